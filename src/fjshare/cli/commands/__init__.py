@@ -1,0 +1,3 @@
+"""Importing this package registers every command on :data:`fjshare.cli.main.cli`."""
+
+from fjshare.cli.commands import data, setup  # noqa: F401

@@ -1,0 +1,68 @@
+"""Durable local writes: temp file + fsync + ``os.replace`` (DESIGN §3), and directory fsync."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` so a reader sees the old file or the whole new one, never part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def durable_move(src: Path, dst: Path) -> None:
+    """Move a file or directory into place; across filesystems, copy + fsync first, then remove."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dst)
+    except OSError as e:
+        if e.errno != 18:  # EXDEV: another filesystem
+            raise
+        tmp = dst.with_name(f".{dst.name}.moving")
+        if src.is_dir():
+            shutil.copytree(src, tmp)
+        else:
+            shutil.copy2(src, tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, dst)
+        if src.is_dir():
+            shutil.rmtree(src)
+        else:
+            src.unlink()
+    fsync_dir(dst.parent)
+
+
+def unique_path(path: Path) -> Path:
+    """``path`` if free, else ``name.1.ext``, ``name.2.ext``... so nothing is overwritten."""
+    if not path.exists():
+        return path
+    stem, suffix = path.name.split(".", 1) if "." in path.name else (path.name, "")
+    n = 1
+    while True:
+        candidate = path.with_name(f"{stem}.{n}.{suffix}" if suffix else f"{stem}.{n}")
+        if not candidate.exists():
+            return candidate
+        n += 1

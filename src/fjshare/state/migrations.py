@@ -1,0 +1,135 @@
+"""Numbered schema migrations for state.db; index + 1 is the ``user_version`` it produces.
+
+Never edit a migration that has shipped: add a new one.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: the foundation.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+    -- Certificates this node knows (its own, its parent's, agencies, users, peers): the trust store.
+    CREATE TABLE certificates (
+        serial     TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        code       TEXT NOT NULL,
+        key_id     TEXT,
+        issuer     TEXT NOT NULL,
+        not_after  TEXT NOT NULL,
+        document   TEXT NOT NULL
+    );
+    CREATE INDEX certificates_code ON certificates (kind, code);
+    CREATE TABLE revocation_lists (issuer TEXT PRIMARY KEY, sequence INTEGER NOT NULL, document TEXT NOT NULL);
+
+    CREATE TABLE agencies (
+        code        TEXT PRIMARY KEY,            -- USCC (GB 32100)
+        name        TEXT NOT NULL,
+        region      TEXT NOT NULL,               -- GB/T 2260
+        node        TEXT NOT NULL,               -- node that registered it (Art 41: counties via their city)
+        cert_serial TEXT,
+        created     TEXT NOT NULL
+    );
+    CREATE TABLE agency_keys (
+        agency      TEXT NOT NULL REFERENCES agencies(code),
+        public_key  TEXT NOT NULL,               -- OpenSSH public key line
+        fingerprint TEXT NOT NULL,
+        added       TEXT NOT NULL,
+        PRIMARY KEY (agency, fingerprint)
+    );
+    CREATE TABLE users (
+        name        TEXT PRIMARY KEY,
+        agency      TEXT NOT NULL REFERENCES agencies(code),
+        role        TEXT NOT NULL,
+        is_system   INTEGER NOT NULL DEFAULT 0,  -- application system (Art 35)
+        cert_serial TEXT,
+        created     TEXT NOT NULL
+    );
+
+    -- The catalogue entry (DESIGN §7). Columns hold what is queried; `entry` holds every field.
+    CREATE TABLE resources (
+        code          TEXT PRIMARY KEY,
+        agency        TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        share_type    TEXT NOT NULL CHECK (share_type IN ('unconditional', 'conditional', 'none')),
+        update_mode   TEXT NOT NULL CHECK (update_mode IN ('append', 'snapshot', 'upsert')),
+        items         TEXT NOT NULL,             -- JSON list of data items
+        key_items     TEXT NOT NULL DEFAULT '[]',
+        legal_basis   TEXT,
+        on_invalid    TEXT NOT NULL DEFAULT 'quarantine',
+        status        TEXT NOT NULL DEFAULT 'published',
+        revision      INTEGER NOT NULL DEFAULT 1,
+        origin_node   TEXT NOT NULL,
+        entry         TEXT NOT NULL,             -- JSON: every DESIGN §7 field
+        created       TEXT NOT NULL,
+        updated       TEXT NOT NULL
+    );
+
+    -- Outbox intake journal: seen -> packaged -> committed -> archived (or quarantined).
+    CREATE TABLE intake (
+        id            INTEGER PRIMARY KEY,
+        source        TEXT NOT NULL,             -- path relative to HOME/outbox
+        agency        TEXT NOT NULL,
+        resource      TEXT NOT NULL,
+        source_sha256 TEXT NOT NULL,
+        size          INTEGER NOT NULL,
+        bundle_id     TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        seq           INTEGER,
+        created       TEXT,
+        rows          INTEGER,
+        flagged       INTEGER NOT NULL DEFAULT 0, -- rows accepted with invalid identifiers (--on-invalid flag)
+        handler       TEXT,                      -- who supplied the file (SFTP account, user or operator)
+        sealed        TEXT,                      -- JSON: sealed data key per recipient, for conditional data
+        reason        TEXT,
+        seen_at       TEXT NOT NULL,
+        updated_at    TEXT NOT NULL
+    );
+    CREATE INDEX intake_bundle ON intake (bundle_id);
+    CREATE INDEX intake_state ON intake (state);
+
+    -- Every bundle in the store, ours and our peers'.
+    CREATE TABLE bundles (
+        bundle_id     TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        origin        TEXT NOT NULL,
+        channel       TEXT NOT NULL,
+        seq           INTEGER NOT NULL,
+        resource      TEXT,
+        provider      TEXT,
+        handler       TEXT,
+        update_mode   TEXT,
+        share_type    TEXT,
+        rows          INTEGER NOT NULL DEFAULT 0,
+        sealed        INTEGER NOT NULL DEFAULT 0,
+        local_only    INTEGER NOT NULL DEFAULT 0,
+        path          TEXT NOT NULL,             -- relative to HOME
+        manifest_sha256 TEXT NOT NULL,
+        created       TEXT NOT NULL,
+        stored_at     TEXT NOT NULL,
+        in_view       INTEGER NOT NULL DEFAULT 1, -- part of the resource's current view
+        UNIQUE (origin, channel, seq)
+    );
+    CREATE INDEX bundles_resource ON bundles (resource, in_view);
+
+    -- Stream heads: the highest sequence applied per (origin, channel).
+    CREATE TABLE streams (
+        origin    TEXT NOT NULL,
+        channel   TEXT NOT NULL,
+        head_seq  INTEGER NOT NULL,
+        head_hash TEXT NOT NULL,
+        PRIMARY KEY (origin, channel)
+    );
+
+    -- Append-only, hash-chained audit log (Art 31, 32, 36).
+    CREATE TABLE audit (
+        seq     INTEGER PRIMARY KEY,
+        at      TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        action  TEXT NOT NULL,
+        target  TEXT,
+        detail  TEXT NOT NULL,
+        prev    TEXT NOT NULL,
+        hash    TEXT NOT NULL
+    );
+    """,
+]
