@@ -79,7 +79,6 @@ MIGRATIONS: list[str] = [
         rows          INTEGER,
         flagged       INTEGER NOT NULL DEFAULT 0, -- rows accepted with invalid identifiers (--on-invalid flag)
         handler       TEXT,                      -- who supplied the file (SFTP account, user or operator)
-        sealed        TEXT,                      -- JSON: sealed data key per recipient, for conditional data
         reason        TEXT,
         seen_at       TEXT NOT NULL,
         updated_at    TEXT NOT NULL
