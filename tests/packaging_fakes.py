@@ -132,6 +132,30 @@ def build_bundle(
     write_part(w.data_path("part-0000.parquet"), rows)
     if sealed_to:
         w.seal_part("part-0000.parquet", sealed_to)
+    return finish_bundle(
+        w, key, node=node, channel=channel, seq=seq, prev=prev, share_type=share_type,
+        provider_region=provider_region, expires=expires, recipients=tuple(sorted(sealed_to or ())),
+        rows=rows, bundle_id=bundle_id, critical=critical,
+    )
+
+
+def finish_bundle(
+    w: BundleWriter,
+    key: SigningKey,
+    *,
+    node: str = XIAMEN,
+    channel: str = "data/101001/000001",
+    seq: int = 1,
+    prev: str | None = None,
+    share_type: str = "unconditional",
+    provider_region: str = "350203",
+    expires: datetime | None = None,
+    recipients: tuple[str, ...] = (),
+    rows: int = 3,
+    bundle_id: str = "b00000000000000000000000000000001",
+    critical: tuple[str, ...] = (),
+) -> Path:
+    """``w.finish`` with the fields :func:`build_bundle` uses (a restart calls it again)."""
     return w.finish(
         bundle_id=bundle_id,
         kind="data",
@@ -145,7 +169,7 @@ def build_bundle(
         resource=Resource("101001/000001", share_type, "append", ("id_number",)),
         schema=SCHEMA,
         rows=rows,
-        recipients=tuple(sorted(sealed_to or ())),
+        recipients=recipients,
         critical=critical,
     )
 

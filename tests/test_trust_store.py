@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from fjshare.canonical import sign_envelope
 from fjshare.errors import BadBundle, ConfigError
-from fjshare.trust.certs import Certificate, issue, self_signed_root
+from fjshare.trust.certs import CERT_TAG, Certificate, issue, self_signed_root
 from fjshare.trust.keys import NodeKeys
 from fjshare.trust.revocation import RevocationEntry, RevocationList
 from fjshare.trust.store import Signer, TrustStore, in_jurisdiction
@@ -125,9 +126,6 @@ def test_certificate_claiming_the_root_as_issuer_but_signed_by_another_key_is_re
     cert = node_cert(impostor, NodeKeys.generate(), "350500", "泉州市", "city")
     d = cert.signed_dict()
     d["issuer"]["key_id"] = p.root.key_id  # claims the root, signature is the impostor's
-    from fjshare.canonical import sign_envelope
-    from fjshare.trust.certs import CERT_TAG
-
     with pytest.raises(BadBundle) as e:
         p.store.add_certificate(Certificate.from_dict(sign_envelope(CERT_TAG, d, impostor.signing)), at=NOW)
     assert reason(e) == "bad-signature"
@@ -168,12 +166,7 @@ def test_same_certificate_twice_is_harmless_but_a_reused_serial_is_not(p: Provin
     p.store.add_certificate(Certificate.from_bytes(cert.to_bytes()), at=NOW)
     assert len(p.store.find("agency", AGENCY_XM)) == 1
     other = agency_cert(p.xm, "350200", "OTHER", "350203")
-    d = other.signed_dict()
-    d["serial"] = cert.serial
-    from dataclasses import replace
-
     clash = replace(other, serial=cert.serial).sign(p.xm.signing)
-    assert clash.signed_dict() == d
     with pytest.raises(BadBundle) as e:
         p.store.add_certificate(clash, at=NOW)
     assert reason(e) == "duplicate-serial"
@@ -309,7 +302,7 @@ def test_revocation_list_cannot_be_replayed_as_a_certificate(p: Province) -> Non
 # ---------------------------------------------------------------- local trust before joining
 
 
-def test_city_works_locally_before_it_joins(tmp_path) -> None:
+def test_city_works_locally_before_it_joins() -> None:
     own = NodeKeys.generate()
     store = TrustStore()
     assert store.add_trusted_key(own.verify_key, "350500", "city", "350500") == own.key_id

@@ -23,7 +23,8 @@ from nacl.signing import SigningKey, VerifyKey
 from fjshare.canonical import CanonicalError, canonical_bytes, key_id, sign_envelope
 from fjshare.errors import BadBundle
 from fjshare.trust._time import format_utc, parse_utc, require_aware, utc_now
-from fjshare.trust.certs import Certificate, check_envelope_signature, load_json
+from fjshare.trust._envelope import check_envelope_signature, load_json
+from fjshare.trust.certs import Certificate
 
 REVOCATIONS_TAG = "fjshare/revocations/v1"
 REVOCATIONS_VERSION = 1
@@ -41,7 +42,10 @@ def _malformed(message: str) -> BadBundle:
 
 @dataclass(frozen=True)
 class RevocationEntry:
-    """One revoked certificate (``serial``) or key (``key_id``), with why and since when."""
+    """One revoked certificate (``serial``) or key (``key_id``), with why and since when.
+
+    ``reason`` is free text; :data:`REASONS` lists the usual codes.
+    """
 
     serial: str | None
     key_id: str | None

@@ -17,7 +17,6 @@ A revoked key is refused whatever time is asked about: a stolen key can backdate
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,40 +26,12 @@ from fjshare.canonical import key_id as _key_id
 from fjshare.errors import BadBundle, ConfigError
 from fjshare.trust._time import require_aware, utc_now
 from fjshare.trust.certs import KINDS, PROVINCE_CODE, TIERS, Certificate
+from fjshare.trust.jurisdiction import in_jurisdiction, node_region_fits_tier
 from fjshare.trust.revocation import RevocationEntry, RevocationList
 
-_REGION = re.compile(r"^\d{6}$")
+__all__ = ["Signer", "TrustStore", "in_jurisdiction"]
+
 _NODE_ISSUED = ("agency", "user", "system")
-
-
-def city_of(region: str) -> str:
-    """The city (设区市) a division code belongs to: its first four digits + ``00``."""
-    return region[:4] + "00"
-
-
-def node_region_fits_tier(tier: str, region: str) -> bool:
-    """The province node sits at 350000; a city node at a ``35xx00`` code other than 350000."""
-    if not _REGION.match(region or ""):
-        return False
-    if tier == "province":
-        return region == PROVINCE_CODE
-    if tier == "city":
-        return region.startswith("35") and region.endswith("00") and region != PROVINCE_CODE
-    return False
-
-
-def in_jurisdiction(tier: str, node_region: str, region: str) -> bool:
-    """Whether a node of ``tier`` at ``node_region`` may act for an agency registered in ``region``.
-
-    The province node serves provincial agencies (350000) only; a city node 35xx00 serves its own
-    region and its counties 35xxyy (DESIGN §4, Art 41). Structure only: the division table is
-    checked elsewhere.
-    """
-    if not node_region_fits_tier(tier, node_region) or not _REGION.match(region or ""):
-        return False
-    if tier == "province":
-        return region == PROVINCE_CODE
-    return region != PROVINCE_CODE and city_of(region) == node_region
 
 
 @dataclass(frozen=True)
@@ -356,9 +327,9 @@ class TrustStore:
                 return entry
         return None
 
-    def _revoked_error(self, what: str, kid: str, entry: RevocationEntry) -> BadBundle:
+    def _revoked_error(self, what: str, entry: RevocationEntry) -> BadBundle:
         return BadBundle(
-            f"signer {what} (key {_short(kid)}) was revoked at {entry.revoked_at} (reason: {entry.reason})",
+            f"signer {what} was revoked at {entry.revoked_at} (reason: {entry.reason})",
             hint="its bundles are refused; the signer must obtain a new certificate from its issuer",
             reason="revoked-signer",
         )
@@ -376,7 +347,7 @@ class TrustStore:
             root = self._anchors[kid]
             entry = self._revocation(kid, root)
             if entry is not None:
-                raise self._revoked_error(f"root {root.subject.code}", kid, entry)
+                raise self._revoked_error(root.describe(), entry)
             if not root.is_valid_at(at):
                 raise self._validity_error(root, at)
             return Signer(kid, root.subject.code, "root", root.tier, root.region, root.valid_until, root)
@@ -385,7 +356,7 @@ class TrustStore:
         for cert in sorted(self._certs.get(kid, []), key=lambda c: c.not_after, reverse=True):
             entry = self._revocation(kid, cert)
             if entry is not None:
-                problems.append(self._revoked_error(cert.describe(), kid, entry))
+                problems.append(self._revoked_error(cert.describe(), entry))
                 continue
             if not cert.is_valid_at(at):
                 problems.append(self._validity_error(cert, at))
@@ -411,7 +382,7 @@ class TrustStore:
             t = self._trusted[kid]
             entry = self._revocation(kid, None)
             if entry is not None:
-                raise self._revoked_error(f"node {t.code}", kid, entry)
+                raise self._revoked_error(f"node {t.code} (key {_short(kid)})", entry)
             return Signer(kid, t.code, "node", t.tier, t.region, None, None)
         if not problems:
             raise self._unknown_signer(kid)

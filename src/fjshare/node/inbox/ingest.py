@@ -65,7 +65,7 @@ def ingest_one(ctx: NodeContext, path: Path, trust: NodeTrustView | None = None)
         shutil.rmtree(bag, ignore_errors=True)
         _copy(path, bag)
     manifest = vb.manifest.to_dict()
-    store.commit(ctx.conn, ctx.home, bag, manifest, vb.sha256, stored_at=ctx.now())
+    store.commit(ctx.conn, ctx.home, bag, manifest, vb.bundle_json_sha256, stored_at=ctx.now())
     ctx.audit("bundle.stored", vb.manifest.bundle_id, origin=vb.manifest.stream.origin,
               channel=vb.manifest.stream.channel, seq=vb.manifest.stream.seq, rows=vb.manifest.rows)
     return IngestOutcome(path.name, "stored", verdict.message)

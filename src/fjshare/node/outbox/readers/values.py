@@ -17,13 +17,16 @@ Accepted text, per type (an empty cell is null everywhere; typed values may have
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fjshare.errors import BadInput
 from fjshare.schema import TIMESTAMP_TYPE, DataItem
+
+if TYPE_CHECKING:
+    from .columns import ColumnMap
 
 CHINA_TIME = "Asia/Shanghai"
 _TRUE = pa.array(["true", "1", "是"])
@@ -267,3 +270,36 @@ def cell_error(
         row=row,
         column=header,
     )
+
+
+def assemble(
+    columns: list[pa.Array], cmap: "ColumnMap", schema: pa.Schema, *, first_row: int, file: str,
+    native: bool = False, where: Callable[[int], str] = lambda row: "",
+) -> pa.RecordBatch:
+    """Type ``columns`` (one per item, in item order) into a batch of ``schema``.
+
+    ``first_row`` is the data row number of the first value. ``native`` columns keep the type a
+    binary format gave them (see :func:`native_to_item`); otherwise they are text. ``where``
+    adds format-specific detail to a row (the sheet row of a spreadsheet). Raises
+    :class:`BadInput` with row and column at the first value that does not fit.
+    """
+    arrays = []
+    for index, (item, values) in enumerate(zip(cmap.items, columns)):
+        header = cmap.header_of(index)
+        try:
+            arrays.append(native_to_item(values, item) if native else strings_to_item(values, item))
+        except CellError as exc:
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            row = first_row + exc.index
+            raise cell_error(
+                exc, values, item, header=header, row=row, file=file, where=where(row)
+            ) from None
+        except TypeError as exc:
+            raise BadInput(
+                f"column {header!r} cannot hold {item.type} values: {exc}",
+                hint="store the column with the data item's type (identifiers and text as strings)",
+                file=file,
+                column=header,
+            ) from None
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -1,0 +1,3 @@
+from fjshare.cli.main import main
+
+main()
