@@ -79,9 +79,12 @@ def test_truncated_ciphertext_fails(tmp_path: Path, cut: str) -> None:
 
 def test_data_after_the_final_chunk_fails(tmp_path: Path) -> None:
     key = seal.new_data_key()
-    path = _sealed(tmp_path, b"abc", key)
+    path = _sealed(tmp_path, os.urandom(SMALL_CHUNK), key)  # the FINAL chunk is a full one
     path.write_bytes(path.read_bytes() + b"more")
     assert "after its final chunk" in _cannot_unseal(seal.unseal_to_bytes, path, key).message
+    short = _sealed(tmp_path, b"abc", key)  # appended bytes spoil a short FINAL chunk instead
+    short.write_bytes(short.read_bytes() + b"more")
+    _cannot_unseal(seal.unseal_to_bytes, short, key)
 
 
 def test_altered_chunk_size_fails(tmp_path: Path) -> None:

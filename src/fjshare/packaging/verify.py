@@ -287,7 +287,7 @@ def verify_bundle(
     ``rollback``, ``bad-chain``, ``wrong-hash``. Raises :class:`AlreadyStored` if this exact
     ``bundle.json`` is the one applied at its sequence, and :class:`EarlyBundle` if the bundle is
     otherwise valid but its predecessor has not been applied yet (it waits; it is not bad).
-    Raises ``ValueError`` for a naive ``now``.
+    Raises ``ValueError`` for a naive ``now`` and ``OSError`` if the directory cannot be read.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

@@ -47,6 +47,12 @@ def judge(ctx: NodeContext, path: Path, trust: NodeTrustView | None = None) -> V
         return Verdict(str(path), "invalid", f"{path.name}: INVALID ({e.reason}): {e}", reason=e.reason,
                        bundle_id=path.name)
     m = vb.manifest
+    signer = trust.store.signer(vb.key_id, ctx.clock.now())
+    if signer.code != m.signer.node or signer.kind != "node":
+        return Verdict(str(path), "invalid",
+                       f"{path.name}: INVALID (impersonation): key {vb.key_id[:16]} belongs to {signer.kind} "
+                       f"{signer.code}, but the bundle claims to be signed by node {m.signer.node}",
+                       reason="impersonation", bundle_id=m.bundle_id)
     what = f"{m.kind} bundle {m.bundle_id}, {m.stream.origin}/{m.stream.channel} #{m.stream.seq}"
     if m.resource is not None:
         what += f", {m.rows:,} rows of {m.resource.code}"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
+
+import pyarrow as pa
 
 from fjshare.errors import BadInput
 from fjshare.schema import DataItem
@@ -76,3 +79,13 @@ def match_columns(headers: list[str], items: list[DataItem], *, file: str) -> Co
             column=missing[0].name,
         )
     return ColumnMap(tuple(items), tuple(cleaned), tuple(found[i] for i in range(len(items))))
+
+
+@dataclass
+class Source:
+    """An opened input file: its format, text encoding (CSV only), column map and typed batches."""
+
+    format: str
+    encoding: str | None
+    columns: ColumnMap
+    batches: Iterator[pa.RecordBatch]

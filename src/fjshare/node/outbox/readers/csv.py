@@ -26,7 +26,7 @@ import pyarrow.csv as pcsv
 from fjshare.errors import BadInput
 from fjshare.schema import DataItem, arrow_schema
 
-from .columns import ColumnMap, match_columns
+from .columns import ColumnMap, Source, match_columns
 from .values import assemble
 
 SNIFF_BYTES = 1 << 20
@@ -109,8 +109,8 @@ def _scan_for_bad_row(path: Path, encoding: str, delimiter: str, ncols: int) -> 
     return None
 
 
-def open_csv(path: Path, items: list[DataItem], batch_rows: int) -> tuple[str, Iterator[pa.RecordBatch]]:
-    """Match the header and return ``(encoding, typed batches)``.
+def open_csv(path: Path, items: list[DataItem], batch_rows: int) -> Source:
+    """Match the header and return the source (its batches are typed lazily).
 
     Raises :class:`BadInput` for an undecodable file or a header that does not match the items;
     iterating raises :class:`BadInput` (with row and column) for a bad row or value.
@@ -119,7 +119,8 @@ def open_csv(path: Path, items: list[DataItem], batch_rows: int) -> tuple[str, I
     headers, delimiter, per_row = _header(path, encoding)
     cmap = match_columns(headers, items, file=str(path))
     block = int(min(max(per_row * batch_rows, MIN_BLOCK), MAX_BLOCK))
-    return encoding, _batches(path, items, cmap, encoding, delimiter, headers, block)
+    batches = _batches(path, items, cmap, encoding, delimiter, headers, block)
+    return Source("csv", encoding, cmap, batches)
 
 
 def _batches(

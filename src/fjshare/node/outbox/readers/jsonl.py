@@ -23,7 +23,7 @@ import pyarrow.json as pj
 from fjshare.errors import BadInput
 from fjshare.schema import DataItem, arrow_schema
 
-from .columns import ColumnMap, match_columns
+from .columns import ColumnMap, Source, match_columns
 from .values import NumberInTextColumn, assemble, python_to_text
 
 _JSON_TYPES = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
@@ -44,18 +44,15 @@ def _first_object(path: Path) -> dict:
     return {}
 
 
-def open_jsonl(path: Path, items: list[DataItem], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Match the keys of the first object and return the typed batches.
+def open_jsonl(path: Path, items: list[DataItem], batch_rows: int) -> Source:
+    """Match the keys of the first object and return the source (its batches are typed lazily).
 
     Raises :class:`BadInput` if the first line is not a JSON object or its keys do not match;
     iterating raises :class:`BadInput` (with row and column) for a bad line or value.
     """
-    first = _first_object(path)
-    if not first:
-        return iter(())
-    headers = list(first)
+    headers = list(_first_object(path))
     cmap = match_columns(headers, items, file=str(path))
-    return _batches(path, items, cmap, batch_rows)
+    return Source("jsonl", None, cmap, _batches(path, items, cmap, batch_rows))
 
 
 def _blocks(path: Path, block_bytes: int) -> Iterator[bytes]:

@@ -16,12 +16,12 @@ import pyarrow.parquet as pq
 from fjshare.errors import BadInput
 from fjshare.schema import DataItem, arrow_schema
 
-from .columns import match_columns
+from .columns import ColumnMap, Source, match_columns
 from .values import assemble
 
 
-def open_parquet(path: Path, items: list[DataItem], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Match the columns and return the typed batches.
+def open_parquet(path: Path, items: list[DataItem], batch_rows: int) -> Source:
+    """Match the columns and return the source (its batches are typed lazily).
 
     Raises :class:`BadInput` if the file is not readable Parquet or its columns do not match;
     iterating raises :class:`BadInput` (with row and column) for a value that does not fit.
@@ -32,11 +32,12 @@ def open_parquet(path: Path, items: list[DataItem], batch_rows: int) -> Iterator
         raise BadInput(f"the file is not readable Parquet: {exc}", file=str(path)) from exc
     headers = parquet.schema_arrow.names
     cmap = match_columns(headers, items, file=str(path))
-    return _batches(parquet, path, items, [headers[p] for p in cmap.positions], cmap, batch_rows)
+    batches = _batches(parquet, path, items, [headers[p] for p in cmap.positions], cmap, batch_rows)
+    return Source("parquet", None, cmap, batches)
 
 
 def _batches(parquet: pq.ParquetFile, path: Path, items: list[DataItem], columns: list[str],
-             cmap, batch_rows: int) -> Iterator[pa.RecordBatch]:
+             cmap: ColumnMap, batch_rows: int) -> Iterator[pa.RecordBatch]:
     schema = arrow_schema(items)
     first_row = 1
     with parquet:

@@ -16,12 +16,12 @@ import pyarrow as pa
 from fjshare.errors import BadInput
 from fjshare.schema import DataItem, arrow_schema
 
-from .columns import ColumnMap, match_columns
+from .columns import ColumnMap, Source, match_columns
 from .values import NumberInTextColumn, assemble, python_to_text
 
 
-def open_xlsx(path: Path, items: list[DataItem], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Match the header and return the typed batches.
+def open_xlsx(path: Path, items: list[DataItem], batch_rows: int) -> Source:
+    """Match the header and return the source (its batches are typed lazily).
 
     Raises :class:`BadInput` if the workbook cannot be read or the header does not match;
     iterating raises :class:`BadInput` (with row and column) for a value that does not fit.
@@ -39,7 +39,8 @@ def open_xlsx(path: Path, items: list[DataItem], batch_rows: int) -> Iterator[pa
     while header and header[-1] in ("", None):
         header = header[:-1]  # Excel often reports formatted but empty columns
     cmap = match_columns([str(h) for h in header], items, file=str(path))
-    return _batches(path, items, cmap, rows, start_row + 1, batch_rows)
+    batches = _batches(path, items, cmap, rows, start_row + 1, batch_rows)
+    return Source("xlsx", None, cmap, batches)
 
 
 def _batches(path: Path, items: list[DataItem], cmap: ColumnMap, rows: Iterator[list],
