@@ -264,8 +264,11 @@ def test_store_reads_as_it_lies_with_duckdb_and_pyarrow(node, run_cli):
     drop(node, "a.csv", rows_csv(7).encode())
     run_cli("--home", node, "intake")
     glob = str(node / "store" / "101001_000001" / "*" / "data" / "*.parquet")
-    n = duckdb.sql(f"SELECT COUNT(*) FROM read_parquet('{glob}', hive_partitioning = false)").fetchone()[0]
-    assert n == 7
+    con = duckdb.connect()
+    n, bundles = con.execute(
+        f"SELECT COUNT(*), COUNT(DISTINCT bundle) FROM read_parquet('{glob}', hive_partitioning = true)"
+    ).fetchone()
+    assert (n, bundles) == (7, 1)
     [part] = list((node / "store").rglob("part-0000.parquet"))
     t = pq.read_table(part)
     assert t.schema.field("id_number").type == "string"

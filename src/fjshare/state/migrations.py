@@ -78,6 +78,7 @@ MIGRATIONS: list[str] = [
         created       TEXT,
         rows          INTEGER,
         flagged       INTEGER NOT NULL DEFAULT 0, -- rows accepted with invalid identifiers (--on-invalid flag)
+        flag_column   INTEGER NOT NULL DEFAULT 0, -- the Parquet part carries the _invalid column
         handler       TEXT,                      -- who supplied the file (SFTP account, user or operator)
         reason        TEXT,
         seen_at       TEXT NOT NULL,

@@ -16,7 +16,7 @@ from fjshare.catalogue.resources import Resource
 from fjshare.clock import parse_time
 from fjshare.errors import BadInput, ConfigError
 from fjshare.node.context import NodeContext
-from fjshare.node.outbox.readers import convert
+from fjshare.node.outbox.readers import INVALID_COLUMN, convert
 from fjshare.node.store import StreamState
 from fjshare.packaging.bag import BundleWriter
 from fjshare.packaging.manifest import Column, Provider, Resource as ManifestResource, Stream
@@ -50,7 +50,8 @@ def _convert_again(ctx: NodeContext, row: sqlite3.Row, resource: Resource, work:
             hint="drop the file into the outbox again; it gets the same bundle id",
         )
     shutil.rmtree(work, ignore_errors=True)
-    convert(source, list(resource.items), BundleWriter(work).data_path(PART_NAME), on_invalid=resource.on_invalid)
+    convert(source, list(resource.items), BundleWriter(work).data_path(PART_NAME), on_invalid=resource.on_invalid,
+            check_identifiers=bool(row["flag_column"]) or resource.on_invalid == "quarantine")
 
 
 def package(ctx: NodeContext, work: Path, row: sqlite3.Row, resource: Resource) -> bytes:
@@ -90,7 +91,8 @@ def package(ctx: NodeContext, work: Path, row: sqlite3.Row, resource: Resource) 
         signing_key=ctx.keys.signing,
         provider=Provider(agency["code"], agency["name"], agency["region"]),
         resource=ManifestResource(resource.code, resource.share_type, resource.update_mode, tuple(resource.key)),
-        schema=[Column(it.name, it.type) for it in resource.items],
+        schema=[Column(it.name, it.type) for it in resource.items]
+        + ([Column(INVALID_COLUMN, "bool")] if row["flag_column"] else []),
         rows=row["rows"] or 0,
         recipients=recipients,
     )

@@ -36,7 +36,7 @@ from fjshare.node.outbox import bagging
 from fjshare.node.outbox.scan import OutboxFile, candidates, wait_settled
 from fjshare.node.quarantine import quarantine, reason_text
 from fjshare.node.home import resource_dirname
-from fjshare.node.outbox.readers import convert
+from fjshare.node.outbox.readers import INVALID_COLUMN, convert
 from fjshare.packaging.manifest import derive_bundle_id
 from fjshare.state.db import transaction
 
@@ -191,6 +191,7 @@ def _advance(ctx: NodeContext, row: sqlite3.Row, resource: Resource | None, *, c
                 shutil.rmtree(work, ignore_errors=True)
                 return IntakeOutcome(**base, status="abandoned", detail="source file or resource disappeared")
             shutil.rmtree(work, ignore_errors=True)
+            part.parent.mkdir(parents=True, exist_ok=True)
             try:
                 result = convert(source, list(resource.items), part, check_identifiers=check_identifiers,
                                  on_invalid=resource.on_invalid)
@@ -204,7 +205,8 @@ def _advance(ctx: NodeContext, row: sqlite3.Row, resource: Resource | None, *, c
             channel = f"data/{resource.code}"
             seq = store.StreamState(ctx.conn).head(ctx.config.code, channel) + 1
             with transaction(ctx.conn):
-                _set(ctx, row["id"], seq=seq, created=ctx.now(), rows=result.rows, flagged=result.flagged)
+                _set(ctx, row["id"], seq=seq, created=ctx.now(), rows=result.rows, flagged=result.invalid_rows,
+                     flag_column=int(INVALID_COLUMN in result.schema.names))
             fault("intake.sequenced")
             row = ctx.conn.execute("SELECT * FROM intake WHERE id = ?", (row["id"],)).fetchone()
         if resource is None:
