@@ -232,12 +232,13 @@ def _load_envelope(bundle: Path, size: int) -> tuple[bytes, dict]:
     return raw, envelope
 
 
-def _check_stream(m: Manifest, digest: str, streams: StreamView) -> None:
+def _check_stream(m: Manifest, digest: str, streams: StreamView) -> bool:
+    """Raise for equivocation, rollback or a broken chain; return True if this exact bundle is applied."""
     s = m.stream
     where = f"stream {s.origin} {s.channel}"
     applied = streams.applied_hash(s.origin, s.channel, s.seq)
     if applied == digest:
-        raise AlreadyStored(f"bundle {m.bundle_id} ({where} #{s.seq}) is already stored")
+        return True
     if applied is not None:
         raise _bad(
             "equivocation",
@@ -255,7 +256,7 @@ def _check_stream(m: Manifest, digest: str, streams: StreamView) -> None:
     if s.seq == 1:
         if s.prev is not None:
             raise _bad("bad-chain", f"{where} #1 must have prev null, not {s.prev[:16]}…")
-        return
+        return False
     if s.prev is None:
         raise _bad("bad-chain", f"{where} #{s.seq} has no prev; only #1 may start a stream")
     before = streams.applied_hash(s.origin, s.channel, s.seq - 1)
@@ -265,6 +266,7 @@ def _check_stream(m: Manifest, digest: str, streams: StreamView) -> None:
             f"{where} #{s.seq} says the bundle before it has hash {s.prev[:16]}…, but #{s.seq - 1} "
             f"applied here has {before[:16]}…",
         )
+    return False
 
 
 def verify_bundle(
@@ -363,7 +365,7 @@ def verify_bundle(
                        "written by other software)")
 
     digest = hashlib.sha256(raw).hexdigest()
-    _check_stream(m, digest, streams)
+    already = _check_stream(m, digest, streams)
 
     for f in m.files:
         try:
@@ -376,6 +378,10 @@ def verify_bundle(
             raise _bad("wrong-hash", f"{f.path} has SHA-256 {sha[:16]}…; bundle.json says {f.sha256[:16]}… "
                        "(damaged in transit or altered)")
 
+    if already:
+        # Judged only after the payload hashes: a damaged copy of a stored bundle is still damaged.
+        raise AlreadyStored(f"bundle {m.bundle_id} (stream {m.stream.origin} {m.stream.channel} #{m.stream.seq}) "
+                            "is already stored")
     head = streams.head(m.stream.origin, m.stream.channel)
     if m.stream.seq > head + 1:
         raise EarlyBundle(
