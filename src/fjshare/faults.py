@@ -19,6 +19,15 @@ POINTS = (
     "store.committed",    # state.db updated, original not yet archived
 )
 
+SYNC_POINTS = (
+    "upload.partial",     # part of a bundle uploaded into .partial/
+    "upload.uploaded",    # every file uploaded, directory not yet renamed
+    "upload.renamed",     # renamed into the mailbox, not yet marked sent
+    "ingest.verified",    # an arriving bundle verified, not yet stored
+    "ingest.committed",   # stored, acknowledgement not yet written
+    "ack.written",        # acknowledgement written, bundle not yet removed from the mailbox
+)
+
 
 def fault(point: str) -> None:
     """Die here if ``$FJSHARE_FAULT`` names ``point``."""

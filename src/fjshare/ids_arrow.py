@@ -78,10 +78,14 @@ def _char_columns(values: pa.Array, width: int) -> tuple[list[pa.Array], pa.Arra
     n = len(values)
     _, offsets, data = values.buffers()
     first = pa.Array.from_buffers(pa.int32(), 1, [None, offsets], offset=values.offset)[0].as_py()
-    flat = pa.Array.from_buffers(pa.uint8(), n * width, [None, data], offset=first)
-    # Gather by row starts (0, width, 2*width...): much faster than list_element on a matrix.
+    # Gather by row starts (0, width, 2*width...) from the buffer shifted by each position:
+    # much faster than list_element on a fixed-size-list view.
     starts = pc.subtract(pc.cumulative_sum(pa.repeat(_i32(width), n)), _i32(width))
-    return [pc.take(flat, pc.add(starts, _i32(i))) for i in range(width)], right_length
+    columns = [
+        pc.take(pa.Array.from_buffers(pa.uint8(), n * width - i, [None, data], offset=first + i), starts)
+        for i in range(width)
+    ]
+    return columns, right_length
 
 
 def _digit(column: pa.Array) -> pa.Array:

@@ -21,6 +21,7 @@ import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from fjshare.faults import fault
 from fjshare.fsutil import durable_move
@@ -48,6 +49,7 @@ class StoredBundle:
     created: str
     stored_at: str
     in_view: bool
+    received_from: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "StoredBundle":
@@ -77,12 +79,14 @@ def commit(
     *,
     stored_at: str,
     local_only: bool = False,
-    extra_sql: list[tuple[str, tuple]] | None = None,
+    received_from: str | None = None,
+    on_commit: Callable[[sqlite3.Connection, Path], None] | None = None,
 ) -> Path:
     """Move ``bag`` into the store and record it; safe to call again after a crash at any point.
 
-    ``extra_sql`` runs in the same transaction (the intake journal's state change), so the store
-    and the journal never disagree. Returns the bundle's path in the store.
+    ``on_commit(conn, dest)`` runs in the same transaction (the intake journal's state change, the
+    outgoing queue), so the store, the journal and the queue never disagree. It runs only when the
+    bundle is newly recorded. Returns the bundle's path in the store.
     """
     dest = bundle_home(home, manifest)
     if bag.resolve() != dest.resolve():
@@ -101,14 +105,15 @@ def commit(
             conn.execute(
                 """INSERT INTO bundles (bundle_id, kind, origin, channel, seq, resource, provider, handler,
                        update_mode, share_type, rows, sealed, local_only, path, manifest_sha256, created,
-                       stored_at, in_view)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)""",
+                       stored_at, in_view, received_from)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)""",
                 (
                     manifest["bundle_id"], manifest["kind"], stream["origin"], stream["channel"], stream["seq"],
                     resource.get("code"), provider.get("code"), manifest.get("handler"),
                     resource.get("update_mode"), resource.get("share_type"), int(manifest.get("rows") or 0),
                     1 if manifest.get("sealed") else 0, 1 if local_only else 0,
                     dest.relative_to(home.root).as_posix(), manifest_sha256, manifest["created"], stored_at,
+                    received_from,
                 ),
             )
             _advance_stream(conn, stream["origin"], stream["channel"], stream["seq"], manifest_sha256)
@@ -117,8 +122,8 @@ def commit(
                     "UPDATE bundles SET in_view = 0 WHERE resource = ? AND bundle_id != ? AND in_view = 1",
                     (resource["code"], manifest["bundle_id"]),
                 )
-        for sql, params in extra_sql or []:
-            conn.execute(sql, params)
+            if on_commit is not None:
+                on_commit(conn, dest)
     return dest
 
 

@@ -133,3 +133,62 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+MIGRATIONS.append(
+    # 2: federation - peers, the one outgoing queue, acknowledgements.
+    """
+    CREATE TABLE peers (
+        code          TEXT PRIMARY KEY,          -- the peer node's division code
+        role          TEXT NOT NULL,             -- 'parent' (the province, seen from a city) or 'child' (a city)
+        name          TEXT NOT NULL DEFAULT '',
+        ssh_key       TEXT,                      -- OpenSSH public key line of its SFTP client (children)
+        fingerprint   TEXT,
+        address       TEXT,                      -- HOST:PORT (parent)
+        host_key_fingerprint TEXT,               -- pinned SFTP host key (parent)
+        admitted      TEXT,
+        last_attempt  TEXT,
+        last_success  TEXT,
+        last_error    TEXT,
+        failures      INTEGER NOT NULL DEFAULT 0,
+        next_attempt  REAL NOT NULL DEFAULT 0    -- unix time; backoff after failures
+    );
+
+    -- Every bundle waiting to reach a peer, of every kind. Other features only enqueue.
+    CREATE TABLE outgoing (
+        bundle_id   TEXT NOT NULL,
+        peer        TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        channel     TEXT NOT NULL,
+        origin      TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        path        TEXT NOT NULL,               -- the bag, relative to HOME
+        enqueued_at TEXT NOT NULL,
+        sent_at     TEXT,
+        acked_at    TEXT,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (bundle_id, peer)
+    );
+    CREATE INDEX outgoing_pending ON outgoing (peer, acked_at);
+
+    -- Bundles received from a peer that still owe it an acknowledgement.
+    CREATE TABLE acks_owed (
+        bundle_id TEXT NOT NULL,
+        peer      TEXT NOT NULL,
+        stored_at TEXT NOT NULL,
+        status    TEXT NOT NULL DEFAULT 'stored',  -- stored | rejected (quarantined here, with reason)
+        reason    TEXT,
+        PRIMARY KEY (bundle_id, peer)
+    );
+
+    -- Nodes entitled to a resource's data stream: subscribers and grantees (the sharing service).
+    CREATE TABLE subscriptions (
+        resource TEXT NOT NULL,
+        node     TEXT NOT NULL,
+        since    TEXT NOT NULL,
+        PRIMARY KEY (resource, node)
+    );
+
+    -- Where each stored bundle came from (for forwarding and acknowledgement).
+    ALTER TABLE bundles ADD COLUMN received_from TEXT
+    """
+)

@@ -29,7 +29,7 @@ from fjshare.catalogue.resources import Resource, find_resource
 from fjshare.errors import BadInput
 from fjshare.faults import fault
 from fjshare.fsutil import durable_move, unique_path
-from fjshare.node import store
+from fjshare.node import outbound, store
 from fjshare.node.context import NodeContext
 from fjshare.node.locks import hold
 from fjshare.node.outbox import bagging
@@ -223,11 +223,15 @@ def _advance(ctx: NodeContext, row: sqlite3.Row, resource: Resource | None, *, c
         bag = work if work.exists() else ctx.home.resource_store(row["resource"]) / f"bundle={row['bundle_id']}"
         manifest_bytes = (bag / "bundle.json").read_bytes()
         manifest = json.loads(manifest_bytes)["signed"]
-        store.commit(
-            ctx.conn, ctx.home, bag, manifest, hashlib.sha256(manifest_bytes).hexdigest(), stored_at=ctx.now(),
-            local_only=(manifest.get("resource") or {}).get("share_type") == "none",
-            extra_sql=[("UPDATE intake SET state = 'committed', updated_at = ? WHERE id = ?", (ctx.now(), row["id"]))],
-        )
+        local_only = (manifest.get("resource") or {}).get("share_type") == "none"
+
+        def committed(conn: sqlite3.Connection, dest: Path) -> None:
+            conn.execute("UPDATE intake SET state = 'committed', updated_at = ? WHERE id = ?", (ctx.now(), row["id"]))
+            if not local_only:
+                outbound.enqueue_routed(ctx, manifest, dest)
+
+        store.commit(ctx.conn, ctx.home, bag, manifest, hashlib.sha256(manifest_bytes).hexdigest(),
+                     stored_at=ctx.now(), local_only=local_only, on_commit=committed)
         ctx.audit("intake.stored", row["source"], bundle=row["bundle_id"], resource=row["resource"], rows=row["rows"],
                   seq=row["seq"], flagged=row["flagged"])
         fault("store.committed")

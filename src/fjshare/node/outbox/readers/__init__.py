@@ -162,7 +162,7 @@ class _Failed:
         self.exc = exc
 
 
-def _read_ahead(source: Iterator[T], depth: int = 4) -> Iterator[T]:
+def _read_ahead(source: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Pull ``source`` in a background thread, so reading and typing overlap writing.
 
     Arrow releases the GIL in its kernels, the CSV parser and the Parquet writer, so on two cores
@@ -257,6 +257,23 @@ def _flag_or_refuse(
             yield pa.RecordBatch.from_arrays([*batch.columns, mask], schema=schema), mask.true_count
 
 
+def _parquet_writer(path: Path, schema: pa.Schema, sample: pa.RecordBatch | None) -> pq.ParquetWriter:
+    """A zstd writer that dictionary-encodes only columns that repeat in the first batch.
+
+    Dictionary encoding a column of unique values (ID numbers, phone numbers) is wasted work that
+    Parquet undoes page by page; skipping it saves a fifth of the writing time.
+    """
+    repeating: list[str] = []
+    if sample is not None:
+        for name, column in zip(sample.schema.names, sample.columns):
+            present = len(column) - column.null_count
+            if pa.types.is_boolean(column.type) or present == 0:
+                continue
+            if pc.count_distinct(column).as_py() <= present // 4:
+                repeating.append(name)
+    return pq.ParquetWriter(path, schema, compression="zstd", use_dictionary=repeating or False)
+
+
 def convert(
     path: Path,
     items: Iterable[DataItem],
@@ -298,13 +315,16 @@ def convert(
     else:
         stream = ((batch, 0) for batch in typed)
     try:
-        with contextlib.closing(stream), contextlib.closing(typed), pq.ParquetWriter(
-            tmp, schema, compression="zstd"
-        ) as writer:
+        with contextlib.closing(stream), contextlib.closing(typed), contextlib.ExitStack() as files:
+            writer = None
             for batch, bad in stream:
+                if writer is None:
+                    writer = files.enter_context(_parquet_writer(tmp, schema, batch))
                 writer.write_batch(batch, row_group_size=batch.num_rows)
                 rows += batch.num_rows
                 invalid += bad
+            if writer is None:
+                files.enter_context(_parquet_writer(tmp, schema, None))
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, out_parquet)

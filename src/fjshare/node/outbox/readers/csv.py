@@ -30,7 +30,9 @@ from .columns import ColumnMap, Source, match_columns
 from .values import assemble
 
 SNIFF_BYTES = 1 << 20
-MIN_BLOCK, MAX_BLOCK = 1 << 20, 1 << 28
+# pyarrow keeps a few dozen blocks' worth of memory in flight: small blocks keep memory low
+# (2 MiB: ~100 MB whatever the file size) and cost no speed; batches are then glued together.
+BLOCK_BYTES = 2 << 20
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 _ENCODING_HINT = "save the file as UTF-8 (CSV UTF-8 in Excel/WPS) or GB18030/GBK and send it again"
 
@@ -68,16 +70,13 @@ def detect_encoding(path: Path) -> str:
     )
 
 
-def _header(path: Path, encoding: str) -> tuple[list[str], str, float]:
-    """(header fields, delimiter, estimated bytes per row) from the start of the file."""
+def _header(path: Path, encoding: str) -> tuple[list[str], str]:
+    """(header fields, delimiter) from the start of the file."""
     with open(path, encoding=encoding, newline="", errors="replace") as f:
         sample = f.read(SNIFF_BYTES // 4)
     first_line = sample.split("\n", 1)[0]
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
-    rows = next(pycsv.reader(io.StringIO(sample), delimiter=delimiter), [])
-    lines = max(sample.count("\n"), 1)
-    per_row = len(sample.encode("utf-8", "replace")) / lines
-    return rows, delimiter, per_row
+    return next(pycsv.reader(io.StringIO(sample), delimiter=delimiter), []), delimiter
 
 
 def _scan_for_bad_row(path: Path, encoding: str, delimiter: str, ncols: int) -> tuple[int, str] | None:
@@ -116,23 +115,25 @@ def open_csv(path: Path, items: list[DataItem], batch_rows: int) -> Source:
     iterating raises :class:`BadInput` (with row and column) for a bad row or value.
     """
     encoding = detect_encoding(path)
-    headers, delimiter, per_row = _header(path, encoding)
+    headers, delimiter = _header(path, encoding)
     cmap = match_columns(headers, items, file=str(path))
-    block = int(min(max(per_row * batch_rows, MIN_BLOCK), MAX_BLOCK))
-    batches = _batches(path, items, cmap, encoding, delimiter, headers, block)
+    batches = _batches(path, items, cmap, encoding, delimiter, headers, batch_rows)
     return Source("csv", encoding, cmap, batches)
 
 
 def _batches(
     path: Path, items: list[DataItem], cmap: ColumnMap, encoding: str, delimiter: str,
-    headers: list[str], block: int,
+    headers: list[str], batch_rows: int,
 ) -> Iterator[pa.RecordBatch]:
     schema = arrow_schema(items)
     read_options = pcsv.ReadOptions(
         encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding,
-        block_size=block,
+        block_size=BLOCK_BYTES,
         column_names=headers,
         skip_rows=1,
+        # Threads make the streaming reader read ahead without bound (hundreds of MB on a large
+        # file); convert() overlaps reading with writing in its own threads instead.
+        use_threads=False,
     )
     # Quoted values may hold line breaks (addresses typed in Excel with Alt+Enter).
     parse_options = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
@@ -143,24 +144,33 @@ def _batches(
         quoted_strings_can_be_null=True,
         null_values=[""],
     )
-    try:
-        reader = pcsv.open_csv(path, read_options, parse_options, convert_options)
-    except pa.ArrowInvalid as exc:
-        if "Empty CSV file" in str(exc):
-            return
-        _raise_located(path, encoding, delimiter, len(headers), exc)
-    first_row = 1
-    while True:
+    # An OSFile, not a path: pyarrow would memory-map a path, and the mapped pages of a large
+    # file count as resident memory although they are only page cache.
+    with pa.OSFile(str(path)) as raw:
         try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            return
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            reader = pcsv.open_csv(raw, read_options, parse_options, convert_options)
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                return
             _raise_located(path, encoding, delimiter, len(headers), exc)
-        if batch.num_rows == 0:
-            continue
-        yield assemble(batch.columns, cmap, schema, first_row=first_row, file=str(path))
-        first_row += batch.num_rows
+        first_row, pending, pending_rows = 1, [], 0
+        while True:
+            try:
+                block = reader.read_next_batch()
+            except StopIteration:
+                block = None
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                _raise_located(path, encoding, delimiter, len(headers), exc)
+            if block is not None and block.num_rows:
+                pending.append(block)
+                pending_rows += block.num_rows
+            if pending and (block is None or pending_rows >= batch_rows):
+                batch = pa.concat_batches(pending) if len(pending) > 1 else pending[0]
+                yield assemble(batch.columns, cmap, schema, first_row=first_row, file=str(path))
+                first_row += batch.num_rows
+                pending, pending_rows = [], 0
+            if block is None:
+                return
 
 
 def _raise_located(path: Path, encoding: str, delimiter: str, ncols: int, exc: Exception) -> None:

@@ -1,0 +1,75 @@
+"""Emitting this node's own non-data bundles: catalogue changes, registrations, messages, revocations.
+
+Each bundle carries its records as JSON documents in one Parquet column (``document``), is signed,
+committed to the store and queued for its recipients in one transaction. Its id is derived from
+its stream position, so a second, different bundle for one position can never be committed here.
+Features call :func:`emit`; they never send anything themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fjshare.node import outbound, store
+from fjshare.node.context import NodeContext
+from fjshare.node.locks import hold
+from fjshare.packaging.bag import BundleWriter
+from fjshare.packaging.manifest import Column, Stream, derive_bundle_id
+
+DOCUMENT_SCHEMA = pa.schema([pa.field("document", pa.string(), nullable=False)])
+PART_NAME = "part-0000.parquet"
+
+
+@dataclass(frozen=True)
+class Emitted:
+    bundle_id: str
+    channel: str
+    seq: int
+    path: Path
+    recipients: list[str]
+
+
+def emit(ctx: NodeContext, *, kind: str, channel: str, documents: list[dict]) -> Emitted:
+    """Sign ``documents`` into the next bundle of this node's ``channel`` stream, store and queue it."""
+    with hold(ctx.home.locks / "emit.lock", what="emitting a bundle"):
+        streams = store.StreamState(ctx.conn)
+        origin = ctx.config.code
+        seq = streams.head(origin, channel) + 1
+        bundle_id = derive_bundle_id(origin, channel, str(seq))
+        work = ctx.home.work / bundle_id
+        shutil.rmtree(work, ignore_errors=True)  # a run that died before committing left this
+        writer = BundleWriter(work)
+        table = pa.table({"document": [json.dumps(d, ensure_ascii=False, sort_keys=True) for d in documents]},
+                         schema=DOCUMENT_SCHEMA)
+        pq.write_table(table, writer.data_path(PART_NAME), compression="zstd")
+        writer.finish(
+            bundle_id=bundle_id, kind=kind, created=ctx.clock.now(),
+            stream=Stream(origin, channel, seq, streams.head_hash(origin, channel)),
+            handler=ctx.actor.label(), signer_node=origin, signing_key=ctx.keys.signing,
+            schema=[Column("document", "string")], rows=len(documents),
+        )
+        assert writer.bundle_json is not None
+        manifest = json.loads(writer.bundle_json)["signed"]
+        routed: list[str] = []
+
+        def queue_it(conn, dest: Path) -> None:
+            routed.extend(outbound.enqueue_routed(ctx, manifest, dest))
+
+        dest = store.commit(ctx.conn, ctx.home, work, manifest, hashlib.sha256(writer.bundle_json).hexdigest(),
+                            stored_at=ctx.now(), on_commit=queue_it)
+        return Emitted(bundle_id, channel, seq, dest, routed)
+
+
+def read_documents(bag: Path) -> list[dict]:
+    """The JSON documents of a non-data bundle (plaintext parts only)."""
+    out: list[dict] = []
+    for part in sorted((bag / "data").glob("part-*.parquet")):
+        out += [json.loads(s) for s in pq.read_table(part, columns=["document"])["document"].to_pylist()]
+    return out

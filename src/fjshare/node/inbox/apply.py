@@ -1,0 +1,118 @@
+"""Applying what non-data bundles say: registrations, catalogue entries, revocations.
+
+A bundle is judged in two steps: :func:`prepare` reads its documents and checks them against
+policy (a city speaks only for its own jurisdiction: DESIGN §4, Art 41) and raises BadBundle to
+quarantine it; the returned function then writes the records inside the transaction that stores
+the bundle, so the store and what it says never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Callable
+
+from fjshare.errors import BadBundle
+from fjshare.node.context import NodeContext
+from fjshare.node.emit import read_documents
+from fjshare.node.setup import store_certificate
+from fjshare.node.trustview import NodeTrustView
+from fjshare.packaging.verify import VerifiedBundle
+from fjshare.trust.certs import Certificate
+from fjshare.trust.revocation import RevocationList
+
+Applier = Callable[[sqlite3.Connection, Path], None]
+
+
+def _nothing(conn: sqlite3.Connection, dest: Path) -> None:
+    return None
+
+
+def prepare(ctx: NodeContext, vb: VerifiedBundle, trust: NodeTrustView) -> Applier:
+    """Check a verified bundle's documents; return what to write when it is stored. Raises BadBundle."""
+    kind = vb.manifest.kind
+    if kind == "registry":
+        return _prepare_registry(ctx, vb, trust)
+    if kind == "catalogue":
+        return _prepare_catalogue(ctx, vb)
+    if kind == "revocation":
+        return _prepare_revocations(ctx, vb, trust)
+    return _nothing
+
+
+def _outside(origin: str, what: str) -> BadBundle:
+    return BadBundle(f"node {origin} sent {what}, outside its jurisdiction",
+                     hint="a city registers only its own agencies and those of its counties (Art 41)",
+                     reason="outside-jurisdiction")
+
+
+def _prepare_registry(ctx: NodeContext, vb: VerifiedBundle, trust: NodeTrustView) -> Applier:
+    origin = vb.manifest.stream.origin
+    records = []
+    for doc in read_documents(vb.path):
+        cert = Certificate.from_bytes(doc["certificate"].encode("utf-8"))
+        if doc["type"] == "agency":
+            if not ctx.divisions.in_jurisdiction(origin, doc["region"]) or cert.issuer.code != origin:
+                raise _outside(origin, f"the registration of agency {doc['code']} ({doc['region']})")
+        elif doc["type"] == "node":
+            if origin != "350000":
+                raise _outside(origin, f"a node certificate for {doc['code']}: only the province admits nodes")
+        trust.store.add_certificate(cert, at=ctx.clock.now())  # raises BadBundle if it does not chain
+        records.append((doc, cert))
+
+    def apply(conn: sqlite3.Connection, dest: Path) -> None:
+        for doc, cert in records:
+            store_certificate(conn, cert)
+            if doc["type"] == "agency":
+                conn.execute(
+                    """INSERT INTO agencies (code, name, region, node, cert_serial, created) VALUES (?,?,?,?,?,?)
+                       ON CONFLICT(code) DO UPDATE SET name = excluded.name, cert_serial = excluded.cert_serial""",
+                    (doc["code"], doc["name"], doc["region"], origin, cert.serial, ctx.now()),
+                )
+    return apply
+
+
+def _prepare_catalogue(ctx: NodeContext, vb: VerifiedBundle) -> Applier:
+    origin = vb.manifest.stream.origin
+    docs = read_documents(vb.path)
+    for doc in docs:
+        entry = doc["entry"]
+        region = entry.get("region_code")
+        if region and not ctx.divisions.in_jurisdiction(origin, region):
+            raise _outside(origin, f"catalogue entry {entry['resource_code']} of region {region}")
+
+    def apply(conn: sqlite3.Connection, dest: Path) -> None:
+        for doc in docs:
+            e = doc["entry"]
+            conn.execute(
+                """INSERT INTO resources (code, agency, name, share_type, update_mode, items, key_items, legal_basis,
+                                          on_invalid, status, revision, origin_node, entry, created, updated)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   ON CONFLICT(code) DO UPDATE SET agency = excluded.agency, name = excluded.name,
+                       share_type = excluded.share_type, update_mode = excluded.update_mode, items = excluded.items,
+                       key_items = excluded.key_items, legal_basis = excluded.legal_basis, status = excluded.status,
+                       revision = excluded.revision, entry = excluded.entry, updated = excluded.updated
+                   WHERE excluded.revision >= resources.revision AND resources.origin_node = excluded.origin_node""",
+                (e["resource_code"], e["provider_code"], e["name"], e["share_type"], e["update_mode"],
+                 json.dumps(e["items"], ensure_ascii=False), json.dumps(e.get("key") or []), e.get("legal_basis"),
+                 e.get("on_invalid", "quarantine"), e.get("status", "published"), int(doc.get("revision", 1)),
+                 origin, json.dumps(e, ensure_ascii=False), ctx.now(), ctx.now()),
+            )
+    return apply
+
+
+def _prepare_revocations(ctx: NodeContext, vb: VerifiedBundle, trust: NodeTrustView) -> Applier:
+    lists = [RevocationList.from_bytes(d["list"].encode("utf-8")) for d in read_documents(vb.path)]
+    for rl in lists:
+        trust.store.add_revocations(rl)  # raises BadBundle for a bad signature or a rollback
+
+    def apply(conn: sqlite3.Connection, dest: Path) -> None:
+        for rl in lists:
+            conn.execute(
+                """INSERT INTO revocation_lists (issuer, sequence, document) VALUES (?,?,?)
+                   ON CONFLICT(issuer) DO UPDATE SET sequence = excluded.sequence, document = excluded.document
+                   WHERE excluded.sequence > revocation_lists.sequence""",
+                (rl.issuer_key_id, rl.sequence, rl.to_bytes().decode("utf-8")),
+            )
+    return apply
