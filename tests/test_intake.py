@@ -61,7 +61,7 @@ def test_a_dropped_csv_becomes_a_signed_bundle_and_is_queryable(node, run_cli):
     r = run_cli("--home", node, "intake")
     assert r.code == 0, r.err
     assert count_rows(run_cli, node) == 20
-    r = run_cli("--home", node, "bundles", "--json")
+    r = run_cli("--home", node, "bundles", "--resource", RES, "--json")
     [b] = json.loads(r.out)
     assert b["rows"] == 20 and b["provider"] == SIMING_AGENCY and b["origin"] == XIAMEN
     assert run_cli("--home", node, "verify", node / b["path"]).code == 0
@@ -155,7 +155,7 @@ def test_share_type_none_bundles_stay_local_art4(node, run_cli):
     assert r.code == 0, r.err
     drop(node, "n.csv", rows_csv(3).encode(), resource="101001/000002")
     assert run_cli("--home", node, "intake").code == 0
-    bundles = json.loads(run_cli("--home", node, "bundles", "--json").out)
+    bundles = json.loads(run_cli("--home", node, "bundles", "--resource", "101001/000002", "--json").out)
     assert [b["local_only"] for b in bundles] == [True]
     r = run_cli("--home", node, "--user", "analyst", "query", "101001/000002")
     assert r.code == 1 and "Articles 4 and 21" in r.err
@@ -173,7 +173,7 @@ def test_conditional_data_is_sealed_at_rest_and_query_is_refused_until_grants(no
     assert r.code == 0
     drop(node, "c.csv", rows_csv(3).encode(), resource="101001/000004")
     assert run_cli("--home", node, "intake").code == 0
-    [b] = json.loads(run_cli("--home", node, "bundles", "--json").out)
+    [b] = json.loads(run_cli("--home", node, "bundles", "--resource", "101001/000004", "--json").out)
     files = sorted(p.name for p in (node / b["path"] / "data").iterdir())
     assert files == ["part-0000.parquet.enc"]
     assert "张" not in (node / b["path"] / "data" / files[0]).read_bytes().decode("latin-1")
@@ -201,7 +201,7 @@ def test_intake_killed_at_each_step_then_restarted_yields_rows_exactly_once(node
     assert _intake_subprocess(node) == 0
     assert _intake_subprocess(node) == 0  # a further run changes nothing
     assert count_rows(run_cli, node) == 42
-    bundles = json.loads(run_cli("--home", node, "bundles", "--json").out)
+    bundles = json.loads(run_cli("--home", node, "bundles", "--resource", RES, "--json").out)
     assert sorted(b["seq"] for b in bundles) == [1, 2]
     for b in bundles:
         assert run_cli("--home", node, "verify", node / b["path"]).code == 0
@@ -269,7 +269,7 @@ def test_store_reads_as_it_lies_with_duckdb_and_pyarrow(node, run_cli):
         f"SELECT COUNT(*), COUNT(DISTINCT bundle) FROM read_parquet('{glob}', hive_partitioning = true)"
     ).fetchone()
     assert (n, bundles) == (7, 1)
-    [part] = list((node / "store").rglob("part-0000.parquet"))
+    [part] = list((node / "store" / "101001_000001").rglob("part-0000.parquet"))
     t = pq.read_table(part)
     assert t.schema.field("id_number").type == "string"
     assert t.schema.field("birth_date").type == "date32[day]"

@@ -22,7 +22,7 @@ def stored_bundle(city_home, run_cli) -> Path:
                    "--share-type", "unconditional", "--items", SPEC).code == 0
     drop(city_home, "a.csv", rows_csv(5).encode())
     assert run_cli("--home", city_home, "intake").code == 0
-    [b] = json.loads(run_cli("--home", city_home, "bundles", "--json").out)
+    [b] = json.loads(run_cli("--home", city_home, "bundles", "--resource", RES, "--json").out)
     return city_home / b["path"]
 
 

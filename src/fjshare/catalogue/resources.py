@@ -108,7 +108,10 @@ def add_resource(conn: sqlite3.Connection, r: Resource, *, at: str) -> None:
         legal_basis=r.legal_basis,
         status=r.status,
         origin_node=r.origin_node,
+        on_invalid=r.on_invalid,
     )
+    region = conn.execute("SELECT region FROM agencies WHERE code = ?", (r.agency,)).fetchone()
+    entry.setdefault("region_code", region["region"] if region else None)
     conn.execute(
         """INSERT INTO resources (code, agency, name, share_type, update_mode, items, key_items, legal_basis,
                                   on_invalid, status, revision, origin_node, entry, created, updated)
@@ -119,6 +122,11 @@ def add_resource(conn: sqlite3.Connection, r: Resource, *, at: str) -> None:
             json.dumps(entry, ensure_ascii=False), at, at,
         ),
     )
+
+
+def entry_document(r: Resource, *, revision: int = 1) -> dict:
+    """The catalogue-stream document that publishes this entry to the federation (DESIGN §7)."""
+    return {"type": "resource", "action": "publish", "revision": revision, "entry": r.entry}
 
 
 def _from_row(row: sqlite3.Row) -> Resource:

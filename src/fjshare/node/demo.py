@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from fjshare import ids
-from fjshare.catalogue.resources import Resource, add_resource
+from fjshare.catalogue.resources import Resource
 from fjshare.clock import Clock
 from fjshare.node import query as query_mod
 from fjshare.node import registry
@@ -26,7 +26,7 @@ from fjshare.node.inbox.verify import verify_path
 from fjshare.node.outbox.intake import run_intake
 from fjshare.node.setup import init_node
 from fjshare.schema import parse_spec
-from fjshare.state.db import transaction
+from fjshare.node.resources import register_resource
 
 CITY, CITY_NAME = "350200", "厦门市政务信息共享节点"
 COUNTY = "350203"  # 思明区
@@ -84,10 +84,8 @@ def run_demo(directory: Path, *, rows: int = 500, say: Callable[[str], None] = p
         registry.add_agency(ctx, code, name=AGENCY_NAME, region=COUNTY)
         registry.add_user(ctx, "demo-analyst", agency=code, role="analyst")
         say(f"3. node resource add {RESOURCE} --share-type unconditional --items {ITEMS}")
-        with transaction(ctx.conn):
-            add_resource(ctx.conn, Resource(RESOURCE, code, RESOURCE_NAME, "unconditional", tuple(parse_spec(ITEMS)),
-                                            origin_node=CITY), at=ctx.now())
-            ctx.audit("resource.add", RESOURCE, agency=code, name=RESOURCE_NAME)
+        register_resource(ctx, Resource(RESOURCE, code, RESOURCE_NAME, "unconditional", tuple(parse_spec(ITEMS)),
+                                        origin_node=CITY))
         data = sample_rows(rows)
         folder = ctx.home.outbox_dir(code, RESOURCE)
         folder.mkdir(parents=True, exist_ok=True)

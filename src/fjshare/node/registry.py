@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fjshare import ids
 from fjshare.errors import BadInput, NotFound, Refused
 from fjshare.node.context import NodeContext
+from fjshare.node.emit import emit
 from fjshare.node.setup import store_certificate
 from fjshare.state.db import transaction
 from fjshare.trust import certs
@@ -73,6 +74,11 @@ def add_agency(ctx: NodeContext, code: str, *, name: str, region: str) -> Agency
         )
         ctx.audit("agency.add", code, name=name, region=region, level=division.level, certificate=cert.serial)
     ctx.home.outbox_dir(code).mkdir(parents=True, exist_ok=True)
+    # The registration travels on the registry stream: city -> province -> every city (DESIGN §6).
+    emit(ctx, kind="registry", channel="registry", documents=[{
+        "type": "agency", "code": code, "name": name, "region": region, "node": node_code,
+        "certificate": cert.to_bytes().decode("utf-8"),
+    }])
     return Agency(code, name, region, node_code, cert.serial, at)
 
 

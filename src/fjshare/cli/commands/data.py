@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from fjshare.catalogue.resources import Resource, add_resource, get_resource, list_resources
+from fjshare.catalogue.resources import Resource, get_resource, list_resources
 from fjshare.cli.main import Session, cli, pass_session
 from fjshare.cli.render import emit, note, to_csv, to_json, table
 from fjshare.node import query as query_mod
@@ -14,7 +14,7 @@ from fjshare.node import store
 from fjshare.node.inbox.verify import verify_path
 from fjshare.node.outbox.intake import run_intake
 from fjshare.schema import parse_spec
-from fjshare.state.db import transaction
+from fjshare.node.resources import register_resource
 
 
 @cli.group("resource")
@@ -47,11 +47,8 @@ def resource_add(session: Session, code: str, agency: str, name: str, share_type
         update_mode=update_mode, key=tuple(k.strip() for k in key.split(",")) if key else (), legal_basis=basis,
         on_invalid=on_invalid, origin_node=ctx.config.code,
     )
-    with transaction(ctx.conn):
-        add_resource(ctx.conn, r, at=ctx.now())
-        ctx.audit("resource.add", code, agency=agency, name=name, share_type=share_type, update_mode=update_mode)
+    register_resource(ctx, r)
     folder = ctx.home.outbox_dir(agency, code)
-    folder.mkdir(parents=True, exist_ok=True)
     note(f"registered {code} {name} ({share_type}, {update_mode}); drop files into {folder}")
 
 
