@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from fjshare.trust.keys import SshKeyFiles, generate_ssh_keys, load_ssh_public_key, ssh_fingerprint
 
 SSHD = Path("/usr/sbin/sshd")
@@ -169,8 +171,6 @@ Match User {USER}
 
 
 # --------------------------------------------------------------------------- pytest fixtures
-
-import pytest  # noqa: E402  (kept below so the benchmark can use this module without pytest)
 
 _RUNNING: list[OpenSshd] = []
 

@@ -6,21 +6,25 @@ than the rest of intake together. These functions work on a whole ``pyarrow`` st
 zero-copy ``uint8`` array per character position), then digits, weighted sums and ``mod`` are
 column operations.
 
-Rules (they must agree with the scalar validators, and ``tests/test_intake_readers.py`` checks it):
+Rules: exactly those of the scalar validators in :mod:`fjshare.ids` (``is_valid_*``), which
+``tests/test_intake_readers.py`` checks on thousands of generated and mutated values:
 
 * **ID number (GB 11643)**: 18 characters, 17 ASCII digits and a check character from
   ``"10X98765432"[sum(d_i * w_i) % 11]`` with weights 7,9,10,5,8,4,2,1,6,3,7,9,10,5,8,4,2
   (upper-case ``X`` only); characters 7-14 are a birth date ``YYYYMMDD`` that exists (month
-  lengths, leap years) and is not before 1900. The first six digits are checked for structure
-  only (DESIGN §1: people are born all over China, and old codes stay in old records).
-* **Unified social credit code (GB 32100)**: 18 characters from ``0123456789ABCDEFGHJKLNPQRTUWXY``;
-  the 18th is ``(31 - sum(v_i * w_i) % 31) % 31`` with weights
-  1,3,9,27,19,26,16,17,20,29,25,13,8,24,10,30,28.
-* **Division code (GB/T 2260)**: 6 ASCII digits (structure only).
+  lengths, leap years), is not before 1900 and not after ``today``. The first six digits are
+  checked for structure only (people are born all over China; old codes stay in old records).
+* **Unified social credit code (GB 32100)**: 18 characters from the 31-character alphabet
+  ``0123456789ABCDEFGHJKLMNPQRTUWXY`` (no I, O, S, V, Z); characters 3-8 digits; character 17 a
+  digit or ``X`` and the GB 11714 check of characters 9-16 (values 0-35, weights 3,7,9,10,5,8,4,2,
+  ``(11 - sum % 11) % 11`` with 10 = ``X``); character 18 is ``(31 - sum(v_i * w_i) % 31) % 31``
+  with weights 1,3,9,27,19,26,16,17,20,29,25,13,8,24,10,30,28.
+* **Division code (GB/T 2260)**: 6 ASCII digits, a province-level prefix, and no county part
+  under a ``00`` city part (structure only; known Fujian codes are another module's business).
 
 Each ``check_*`` function returns a ``BooleanArray`` of the same length: true for a valid value,
 false for an invalid one, null where the input is null (an empty cell is not an identifier).
-``explain_*`` give the reason for one value, for error messages.
+``EXPLAIN[type](value)`` gives the scalar validator's reason for one value, for messages.
 """
 
 from __future__ import annotations
@@ -30,9 +34,13 @@ import datetime as _dt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fjshare import ids
+from fjshare.errors import BadInput
+
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"
-USCC_ALPHABET = "0123456789ABCDEFGHJKLNPQRTUWXY"
+USCC_ALPHABET = ids.USCC_ALPHABET
+ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 MIN_BIRTH_YEAR = 1900
 
@@ -53,6 +61,12 @@ def _u8(v: int) -> pa.Scalar:
     return pa.scalar(v, pa.uint8())
 
 
+# Byte value -> GB 11714 value (0-9, A-Z = 10-35), 255 otherwise.
+_BASE36_VALUES = pa.array(
+    [int(chr(b), 36) if chr(b) in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" else 255 for b in range(256)],
+    pa.uint8(),
+)
+_PROVINCE_PREFIXES = pa.array(sorted(int(p) for p in ids.PROVINCE_PREFIXES), pa.int32())
 _DAYS_IN_MONTH = pa.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0, 0, 0], pa.int32())
 
 
@@ -137,7 +151,7 @@ def _number(digits: list[pa.Array]) -> pa.Array:
     return out
 
 
-def _id_parts(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+def _id_parts(values: pa.Array, today: _dt.date) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
     """(right length, 17 leading digits, birth date valid, check char right) for ID numbers."""
     chars, right_length = _char_columns(values, 18)
     digits = [_digit(c) for c in chars[:17]]
@@ -147,21 +161,30 @@ def _id_parts(values: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]
     expected = pc.modulo(pc.subtract(_i32(12), pc.modulo(total, _i32(11))), _i32(11))
     last = chars[17]
     given = pc.if_else(pc.equal(last, _u8(ord("X"))), _i32(10), pc.cast(_digit(last), pa.int32()))
-    check_ok = pc.equal(given, expected)
+    check_ok = pc.and_(
+        pc.equal(given, expected),
+        pc.or_(pc.equal(last, _u8(ord("X"))), pc.less(_digit(last), _u8(10))),
+    )
     year, month, day = _number(digits[6:10]), _number(digits[10:12]), _number(digits[12:14])
-    date_ok = pc.and_(valid_dates(year, month, day), pc.greater_equal(year, _i32(MIN_BIRTH_YEAR)))
+    ymd = pc.add(pc.add(pc.multiply(year, _i32(10000)), pc.multiply(month, _i32(100))), day)
+    date_ok = _all_true([
+        valid_dates(year, month, day),
+        pc.greater_equal(year, _i32(MIN_BIRTH_YEAR)),
+        pc.less_equal(ymd, _i32(today.year * 10000 + today.month * 100 + today.day)),
+    ])
     return right_length, all_digits, date_ok, check_ok
 
 
-def check_id_numbers(values: ArrayLike) -> pa.BooleanArray:
+def check_id_numbers(values: ArrayLike, *, today: _dt.date | None = None) -> pa.BooleanArray:
     """GB 11643 resident ID numbers: validity per value (null stays null).
 
+    A birth date after ``today`` (default: the local date) is invalid, as in ``fjshare.ids``.
     Raises ``TypeError`` if ``values`` is not a string array.
     """
     values = _as_string_array(values)
     if len(values) == 0:
         return pa.array([], pa.bool_())
-    parts = _id_parts(values)
+    parts = _id_parts(values, today or _dt.date.today())
     return _restore_nulls(_all_true(list(parts)), values)
 
 
@@ -176,10 +199,23 @@ def check_usccs(values: ArrayLike) -> pa.BooleanArray:
     chars, right_length = _char_columns(values, 18)
     vals = [pc.take(_USCC_VALUES, c) for c in chars]
     in_alphabet = _all_true([pc.less(v, _u8(31)) for v in vals])
+    division_digits = _all_true([pc.less(_digit(c), _u8(10)) for c in chars[2:8]])
+    org = [pc.take(_BASE36_VALUES, c) for c in chars[8:16]]
+    org_expected = pc.modulo(
+        pc.subtract(_i32(11), pc.modulo(_weighted_sum(org, ORG_WEIGHTS), _i32(11))), _i32(11)
+    )
+    c17 = chars[16]
+    org_given = pc.if_else(pc.equal(c17, _u8(ord("X"))), _i32(10), pc.cast(_digit(c17), pa.int32()))
+    # A non-digit wraps to a value >= 10, and ':' to exactly 10: require a digit or X as well.
+    org_ok = pc.and_(
+        pc.equal(org_given, org_expected),
+        pc.or_(pc.equal(c17, _u8(ord("X"))), pc.less(_digit(c17), _u8(10))),
+    )
     total = _weighted_sum(vals[:17], USCC_WEIGHTS)
     expected = pc.modulo(pc.subtract(_i32(31), pc.modulo(total, _i32(31))), _i32(31))
     check_ok = pc.equal(pc.cast(vals[17], pa.int32()), expected)
-    return _restore_nulls(_all_true([right_length, in_alphabet, check_ok]), values)
+    ok = _all_true([right_length, in_alphabet, division_digits, org_ok, check_ok])
+    return _restore_nulls(ok, values)
 
 
 def check_division_codes(values: ArrayLike) -> pa.BooleanArray:
@@ -191,7 +227,12 @@ def check_division_codes(values: ArrayLike) -> pa.BooleanArray:
     if len(values) == 0:
         return pa.array([], pa.bool_())
     chars, right_length = _char_columns(values, 6)
-    ok = _all_true([right_length] + [pc.less(_digit(c), _u8(10)) for c in chars])
+    digits = [_digit(c) for c in chars]
+    all_digits = _all_true([pc.less(d, _u8(10)) for d in digits])
+    prefix = pc.is_in(_number(digits[:2]), _PROVINCE_PREFIXES)
+    no_city = pc.equal(_number(digits[2:4]), _i32(0))
+    county_ok = pc.or_(pc.invert(no_city), pc.equal(_number(digits[4:6]), _i32(0)))
+    ok = _all_true([right_length, all_digits, prefix, county_ok])
     return _restore_nulls(ok, values)
 
 
@@ -218,44 +259,21 @@ def id_check_chars(first17: ArrayLike) -> pa.StringArray:
 
 # --- one value, for messages -------------------------------------------------------------------
 
-def explain_id_number(value: str) -> str:
-    """Why ``value`` is not a valid ID number (``""`` if it is valid)."""
-    if len(value) != 18:
-        return f"an ID number has 18 characters, this one has {len(value)}"
-    if not (value[:17].isascii() and value[:17].isdigit()):
-        return "the first 17 characters of an ID number must be digits"
-    try:
-        birth = _dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
-    except ValueError:
-        return f"the birth date {value[6:14]} in the ID number does not exist"
-    if birth.year < MIN_BIRTH_YEAR:
-        return f"the birth date {value[6:14]} in the ID number is before {MIN_BIRTH_YEAR}"
-    expected = ID_CHECK_CHARS[sum(int(c) * w for c, w in zip(value[:17], ID_WEIGHTS)) % 11]
-    if value[17] != expected:
-        return f"the check character should be {expected!r}, not {value[17]!r}"
-    return ""
-
-
-def explain_uscc(value: str) -> str:
-    """Why ``value`` is not a valid unified social credit code (``""`` if it is valid)."""
-    if len(value) != 18:
-        return f"a unified social credit code has 18 characters, this one has {len(value)}"
-    bad = [c for c in value if c not in USCC_ALPHABET]
-    if bad:
-        return f"{bad[0]!r} is not allowed in a unified social credit code (I, O, S, V, Z and lower case never are)"
-    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(value[:17], USCC_WEIGHTS))
-    expected = USCC_ALPHABET[(31 - total % 31) % 31]
-    if value[17] != expected:
-        return f"the check character should be {expected!r}, not {value[17]!r}"
-    return ""
-
-
-def explain_division_code(value: str) -> str:
-    """Why ``value`` is not a structurally valid division code (``""`` if it is)."""
-    if len(value) == 6 and value.isascii() and value.isdigit():
+def _explainer(validate):
+    def explain(value: str) -> str:
+        try:
+            validate(value)
+        except BadInput as exc:
+            return exc.message
         return ""
-    return "a division code is six digits"
 
+    explain.__doc__ = f"Why ``value`` fails :func:`fjshare.ids.{validate.__name__}` (``''`` if it passes)."
+    return explain
+
+
+explain_id_number = _explainer(ids.validate_id_number)
+explain_uscc = _explainer(ids.validate_uscc)
+explain_division_code = _explainer(ids.validate_division_code)
 
 EXPLAIN = {
     "id_number": explain_id_number,

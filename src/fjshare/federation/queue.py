@@ -63,8 +63,15 @@ def owe_ack(conn: sqlite3.Connection, bundle_id: str, peer: str, *, at: str, sta
 
 
 def acks_owed(conn: sqlite3.Connection, peer: str) -> list[sqlite3.Row]:
-    return conn.execute("SELECT * FROM acks_owed WHERE peer = ? ORDER BY stored_at", (peer,)).fetchall()
+    """Acknowledgements not yet delivered to ``peer``."""
+    return conn.execute("SELECT * FROM acks_owed WHERE peer = ? AND delivered_at IS NULL ORDER BY stored_at",
+                        (peer,)).fetchall()
 
 
-def ack_delivered(conn: sqlite3.Connection, bundle_id: str, peer: str) -> None:
-    conn.execute("DELETE FROM acks_owed WHERE bundle_id = ? AND peer = ?", (bundle_id, peer))
+def ack_delivered(conn: sqlite3.Connection, bundle_id: str, peer: str, *, at: str) -> None:
+    conn.execute("UPDATE acks_owed SET delivered_at = ? WHERE bundle_id = ? AND peer = ?", (at, bundle_id, peer))
+
+
+def was_answered(conn: sqlite3.Connection, bundle_id: str, peer: str) -> bool:
+    """True once we have taken (stored or rejected) this bundle from ``peer``: never fetch it again."""
+    return conn.execute("SELECT 1 FROM acks_owed WHERE bundle_id = ? AND peer = ?", (bundle_id, peer)).fetchone() is not None

@@ -110,6 +110,11 @@ class ParentLink:
     code: str
     address: str
     host_key_fingerprint: str
+    account: str = ""   # SFTP user name at the province: the city code, or fj<code> on OpenSSH
+
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.address.rpartition(":")
+        return host or self.address, int(port or 22)
 
 
 @dataclass(frozen=True)
@@ -141,7 +146,8 @@ class NodeConfig:
         parent = data.get("parent")
         link = None
         if parent and parent.get("address"):
-            link = ParentLink(parent["code"], parent["address"], parent.get("host_key_fingerprint", ""))
+            link = ParentLink(parent["code"], parent["address"], parent.get("host_key_fingerprint", ""),
+                              parent.get("account", ""))
         return cls(
             tier=tier,
             code=code,
@@ -193,6 +199,8 @@ def render_config(cfg: NodeConfig) -> str:
             f"address = {_toml_str(cfg.parent.address)}",
             "# Pinned SFTP host key: a different key stops the link.",
             f"host_key_fingerprint = {_toml_str(cfg.parent.host_key_fingerprint)}",
+            "# SFTP user name: this city's code on the embedded server, fj<code> on an operator's OpenSSH sshd.",
+            f"account = {_toml_str(cfg.parent.account or cfg.code)}",
             "",
         ]
     return "\n".join(lines)

@@ -177,6 +177,7 @@ MIGRATIONS.append(
         stored_at TEXT NOT NULL,
         status    TEXT NOT NULL DEFAULT 'stored',  -- stored | rejected (quarantined here, with reason)
         reason    TEXT,
+        delivered_at TEXT,                         -- when the acknowledgement reached the peer
         PRIMARY KEY (bundle_id, peer)
     );
 

@@ -23,6 +23,7 @@ and renamed into place as a whole when complete, so a receiver sees all of it or
 from __future__ import annotations
 
 import os
+import shutil
 import stat as stat_mod
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -230,21 +231,26 @@ def upload_dir(transport: Transport, local_dir: Path, remote_parent: str, name: 
         raise BadInput(f"refused upload name {name!r}: it must be one plain path component")
     remote_parent = check_path(remote_parent, allow_root=True)
     final = join(remote_parent, name)
+    staging = join(remote_parent, PARTIAL_DIR, name)
     if transport.exists(final):
+        if transport.exists(staging):  # a resend raced a completed upload: drop the leftovers
+            transport.rmtree(staging)
         return DirTransfer(final, 0, 0, 0, already_present=True)
     files = _local_files(Path(local_dir))
-    staging = join(remote_parent, PARTIAL_DIR, name)
     transport.mkdir(staging, parents=True)
     remote = _remote_tree(transport, staging)
     wanted = {rel for rel, _, _ in files}
-    wanted_dirs = {str(PurePosixPath(rel).parent) for rel in wanted} - {"."}
-    for parent in list(wanted_dirs):
-        wanted_dirs.update(str(p) for p in PurePosixPath(parent).parents if str(p) != ".")
+    wanted_dirs = {str(p) for rel in wanted for p in PurePosixPath(rel).parents if str(p) != "."}
+    stale = False
     for rel, entry in sorted(remote.items(), key=lambda kv: -kv[0].count("/")):
         if entry.is_dir and rel not in wanted_dirs:
             transport.rmtree(join(staging, rel))
+            stale = True
         elif not entry.is_dir and rel not in wanted:
             transport.delete(join(staging, rel))
+            stale = True
+    if stale:  # what was removed must not count as already uploaded
+        remote = _remote_tree(transport, staging)
     for d in sorted(wanted_dirs):
         if d not in remote:
             transport.mkdir(join(staging, d), parents=True)
@@ -288,6 +294,14 @@ def download_dir(transport: Transport, remote_dir: str, local_parent: Path, name
     staging = local_parent / PARTIAL_DIR / name
     staging.mkdir(parents=True, exist_ok=True)
     tree = _remote_tree(transport, remote_dir)
+    for local in sorted(staging.rglob("*"), key=lambda p: -len(p.parts)):
+        rel = local.relative_to(staging).as_posix()
+        entry = tree.get(rel)
+        if entry is None or entry.is_dir != (local.is_dir() and not local.is_symlink()):
+            if local.is_dir() and not local.is_symlink():
+                shutil.rmtree(local)
+            else:
+                local.unlink()
     sent = resumed = files = 0
     for rel, entry in sorted(tree.items()):
         target = staging / rel

@@ -155,6 +155,8 @@ class DirectoryTransport(Transport):
 
     def rename(self, src: str, dst: str) -> None:
         """See :meth:`Transport.rename`."""
+        check_path(src)
+        check_path(dst)
         s = self._resolve(src)
         d = self._resolve(dst, missing_last=True)
         if d.exists() and d.is_dir():

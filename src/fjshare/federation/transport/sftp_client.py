@@ -283,6 +283,8 @@ class SftpTransport(Transport):
         Uses ``posix-rename@openssh.com``; against a server without it, an existing file
         ``dst`` is removed first (not atomic, but nothing is lost: the source stays until then).
         """
+        check_path(src)
+        check_path(dst)
         self._lstat(src)
         try:
             dst_attr = self._lstat(dst)

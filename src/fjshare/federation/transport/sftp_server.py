@@ -35,6 +35,18 @@ from fjshare.federation.transport.sftp_client import MAX_PACKET_SIZE, WINDOW_SIZ
 from fjshare.trust.keys import load_ssh_private_key, parse_ssh_public_key, ssh_fingerprint
 
 log = logging.getLogger("fjshare.sftp")
+#: paramiko's own messages about server connections go here, below ``fjshare.sftp``.
+SSH_LOG = "fjshare.sftp.ssh"
+
+
+class _HangupFilter(logging.Filter):
+    """A client closing its socket shows up in paramiko as an ERROR "connection reset": drop it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Connection reset by peer" not in record.getMessage()
+
+
+logging.getLogger(SSH_LOG).addFilter(_HangupFilter())
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -459,9 +471,12 @@ class SftpServer:
             transports = list(self._transports)
         for t in transports:
             t.close()
-        for th in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for th in threads:
             th.join(timeout=5)
-        self._threads = [th for th in self._threads if th.is_alive()]
+        with self._lock:
+            self._threads = [th for th in self._threads if th.is_alive()]
 
     def __enter__(self) -> SftpServer:
         self.start()
@@ -483,11 +498,13 @@ class SftpServer:
                 continue
             th = threading.Thread(target=self._serve, args=(conn, f"{addr[0]}:{addr[1]}"), daemon=True)
             th.start()
-            self._threads = [t for t in self._threads if t.is_alive()] + [th]
+            with self._lock:
+                self._threads = [t for t in self._threads if t.is_alive()] + [th]
 
     def _serve(self, conn: socket.socket, peer: str) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         t = paramiko.Transport(conn, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE)
+        t.set_log_channel(SSH_LOG)
         t.add_server_key(self._host_key)
         t.set_subsystem_handler("sftp", paramiko.SFTPServer, JailedSFTP)
         with self._lock:

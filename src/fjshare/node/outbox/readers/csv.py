@@ -165,9 +165,11 @@ def _batches(
                 pending.append(block)
                 pending_rows += block.num_rows
             if pending and (block is None or pending_rows >= batch_rows):
-                batch = pa.concat_batches(pending) if len(pending) > 1 else pending[0]
-                yield assemble(batch.columns, cmap, schema, first_row=first_row, file=str(path))
-                first_row += batch.num_rows
+                glued = pa.concat_batches(pending) if len(pending) > 1 else pending[0]
+                for start in range(0, glued.num_rows, batch_rows):
+                    batch = glued.slice(start, batch_rows)
+                    yield assemble(batch.columns, cmap, schema, first_row=first_row, file=str(path))
+                    first_row += batch.num_rows
                 pending, pending_rows = [], 0
             if block is None:
                 return
