@@ -6,6 +6,8 @@
 
 Compared, each in a fresh subprocess on the same cached CSV (bench/out/, gitignored):
 
+* node-intake  the whole ``node intake`` of the file dropped in an outbox (hash, convert with
+               identifier checks, sign the bag, commit to the store, archive the original);
 * ours         ``fjshare.node.outbox.readers.convert`` with identifier checks, and without;
 * (a) arrow    ``pyarrow.csv.read_csv`` with the same explicit schema + ``pq.write_table(zstd)``
                (reads the whole file into memory; no row-located errors, no ID checks);
@@ -128,6 +130,8 @@ def _run(kind: str, csv_path: Path, out: Path) -> dict:
 
     import fjshare.node.outbox.readers  # noqa: F401
 
+    if kind == "node-intake":
+        return _run_node_intake(csv_path, out)
     started = time.perf_counter()
     rows = 0
     if kind in ("ours", "ours-nocheck"):
@@ -166,6 +170,42 @@ def _run(kind: str, csv_path: Path, out: Path) -> dict:
             "out_mb": out.stat().st_size / 1e6}
 
 
+def _run_node_intake(csv_path: Path, out: Path) -> dict:
+    """The whole `node intake`: hash the file, convert, sign the bag, commit, archive the original."""
+    import os
+    import shutil
+    import tempfile
+
+    from fjshare import ids
+    from fjshare.catalogue.resources import Resource
+    from fjshare.node import registry
+    from fjshare.node.context import NodeContext
+    from fjshare.node.outbox.intake import run_intake
+    from fjshare.node.resources import register_resource
+    from fjshare.node.setup import init_node
+    from fjshare.schema import parse_spec
+
+    work = Path(tempfile.mkdtemp(dir=OUT, prefix="home-"))
+    try:
+        init_node(work / "xm", tier="city", code="350200", name="厦门")
+        ctx = NodeContext.open(work / "xm")
+        agency = ids.make_uscc("350203", "MB010001")
+        registry.add_agency(ctx, agency, name="思明区公安分局", region="350203")
+        register_resource(ctx, Resource("101001/000001", agency, "人口", "unconditional", tuple(parse_spec(SPEC)),
+                                        origin_node="350200"))
+        os.link(csv_path, ctx.home.outbox_dir(agency, "101001/000001") / csv_path.name)
+        started = time.perf_counter()
+        [outcome] = run_intake(ctx, settle_seconds=0)
+        seconds = time.perf_counter() - started
+        [part] = list(ctx.home.resource_store("101001/000001").rglob("part-0000.parquet"))
+        size = part.stat().st_size
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"kind": "node-intake", "seconds": seconds, "rows": outcome.rows, "peak_mb": peak_kb / 1024,
+            "out_mb": size / 1e6}
+
+
 def measure(kind: str, csv_path: Path) -> dict:
     out = OUT / f"{csv_path.stem}.{kind}.parquet"
     proc = subprocess.run(
@@ -174,7 +214,8 @@ def measure(kind: str, csv_path: Path) -> dict:
     )
     if proc.returncode:
         raise SystemExit(f"{kind} failed:\n{proc.stderr}")
-    out.unlink(missing_ok=True)
+    if out.exists():
+        out.unlink()
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -189,7 +230,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--memory", action="store_true", help="peak RSS of convert, ~0.5 GB vs ~2 GB CSV")
-    parser.add_argument("--only", help="comma-separated runs (ours,ours-nocheck,arrow,duckdb)")
+    parser.add_argument("--only", help="comma-separated runs (node-intake,ours,ours-nocheck,arrow,duckdb)")
     parser.add_argument("--_run", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -209,11 +250,11 @@ def main() -> None:
         print(f"peak RSS ratio 2 GB / 0.5 GB = {ratio:.2f}  (goal <= 1.3)")
         return
     path = generate(args.rows)
-    kinds = (args.only or "ours,ours-nocheck,arrow,duckdb").split(",")
+    kinds = (args.only or "node-intake,ours,ours-nocheck,arrow,duckdb").split(",")
     results = [measure(k, path) for k in kinds]
     _table(results)
     by = {r["kind"]: r["seconds"] for r in results}
-    for ours in ("ours", "ours-nocheck"):
+    for ours in ("node-intake", "ours", "ours-nocheck"):
         for peer, goal in (("arrow", "<= 1.2"), ("duckdb", "< 1.0")):
             if ours in by and peer in by:
                 print(f"{ours}/{peer} = {by[ours] / by[peer]:.2f}  (goal {goal})")
