@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import os
 import socket
 from pathlib import Path
@@ -275,7 +276,7 @@ def test_stop_closes_open_connections(server, keys) -> None:
 
 def test_openssh_changed_host_key_raises_host_key_mismatch(openssh_server, other_keys) -> None:  # noqa: F811
     s = openssh_server
-    with pytest.raises(HostKeyMismatch, match=s.host_fingerprint):
+    with pytest.raises(HostKeyMismatch, match=re.escape(s.host_fingerprint)):
         SftpTransport.connect("127.0.0.1", s.port, s.username, s.keys.client, _fp(other_keys.host_pub), timeout=10)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+from fjshare.federation import queue
 from fjshare.node.context import NodeContext
 from fjshare.trust.certs import Certificate
 
@@ -18,6 +19,7 @@ def node_status(ctx: NodeContext) -> dict:
     bundles = conn.execute("SELECT COUNT(*) AS n, COALESCE(SUM(rows), 0) AS r FROM bundles").fetchone()
     quarantined = sum(1 for p in ctx.home.quarantine.rglob("*.reason.txt")) if ctx.home.quarantine.exists() else 0
     disk = shutil.disk_usage(ctx.home.root)
+    depth = queue.depth(conn)
     return {
         "tier": ctx.config.tier,
         "code": ctx.config.code,
@@ -29,6 +31,15 @@ def node_status(ctx: NodeContext) -> dict:
             "not_after": cert.not_after if cert else None,
         },
         "parent": ctx.config.parent.address if ctx.config.parent else "(not joined)",
+        "links": {
+            r["code"]: {
+                "role": r["role"], "last_success": r["last_success"], "last_attempt": r["last_attempt"],
+                "last_error": r["last_error"], "failures": r["failures"], "unacknowledged": depth.get(r["code"], 0),
+                "certificate_not_after": _cert_expiry(conn, r["code"]),
+            }
+            for r in conn.execute("SELECT * FROM peers ORDER BY code")
+        },
+        "queue": depth,
         "agencies": conn.execute("SELECT COUNT(*) FROM agencies").fetchone()[0],
         "resources": conn.execute("SELECT COUNT(*) FROM resources").fetchone()[0],
         "intake": journal,
@@ -37,3 +48,8 @@ def node_status(ctx: NodeContext) -> dict:
         "quarantined": quarantined,
         "disk_free_gb": round(disk.free / 1e9, 1),
     }
+
+
+def _cert_expiry(conn, code: str) -> str | None:
+    row = conn.execute("SELECT MAX(not_after) AS na FROM certificates WHERE kind = 'node' AND code = ?", (code,)).fetchone()
+    return row["na"] if row else None

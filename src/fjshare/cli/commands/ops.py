@@ -21,13 +21,16 @@ def status_cmd(session: Session, as_json: bool) -> None:
     if as_json:
         click.echo(to_json(status))
         return
-    for key, value in status.items():
-        if isinstance(value, dict):
-            click.echo(f"{key}:")
-            for k, v in value.items():
-                click.echo(f"  {k}: {v}")
+    _print_tree(status)
+
+
+def _print_tree(value: dict, indent: int = 0) -> None:
+    for key, v in value.items():
+        if isinstance(v, dict):
+            click.echo(f"{'  ' * indent}{key}:{'' if v else ' (none)'}")
+            _print_tree(v, indent + 1)
         else:
-            click.echo(f"{key}: {value}")
+            click.echo(f"{'  ' * indent}{key}: {'-' if v is None else v}")
 
 
 @cli.command("demo")
@@ -54,3 +57,20 @@ def demo_cmd(directory: Path | None, rows: int) -> int:
     return 1
 
 
+
+
+@cli.command("run")
+@click.option("--listen", metavar="HOST:PORT", help="Embedded SFTP server address (default from node.toml; '' disables).")
+@click.option("--poll", "poll", type=float, help="Seconds between mailbox polls (default from node.toml).")
+@click.option("--settle", type=float, help="Seconds a dropped file must stay unchanged (default from node.toml).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="One line per event, as text or JSON.")
+@click.option("--once", is_flag=True, help="Do one pass (intake, sync) and exit.")
+@pass_session
+def run_cmd(session: Session, listen: str | None, poll: float | None, settle: float | None, log_format: str,
+            once: bool) -> int:
+    """The daemon: outbox watch, embedded SFTP server, sync, inbox ingest. SIGTERM stops it cleanly."""
+    from fjshare.node.daemon import DaemonOptions, configure_logging, run_daemon
+
+    configure_logging(log_format)
+    return run_daemon(session.root, DaemonOptions(listen=listen, poll_seconds=poll, settle_seconds=settle, once=once))

@@ -33,7 +33,7 @@ from fjshare.node import outbound, store
 from fjshare.node.context import NodeContext
 from fjshare.node.locks import hold
 from fjshare.node.outbox import bagging
-from fjshare.node.outbox.scan import OutboxFile, candidates, wait_settled
+from fjshare.node.outbox.scan import OutboxFile, candidates, is_settled, wait_settled
 from fjshare.node.quarantine import quarantine, reason_text
 from fjshare.node.home import resource_dirname
 from fjshare.node.outbox.readers import INVALID_COLUMN, convert
@@ -76,11 +76,13 @@ def run_intake(
     check_identifiers: bool = True,
     handler: str | None = None,
     progress: Progress | None = None,
+    wait: bool = True,
 ) -> list[IntakeOutcome]:
     """Process every outbox once, after finishing whatever a previous run left half done.
 
-    Files younger than the settle time are waited for once; a file that changes meanwhile is left
-    for the next run (``waiting``). Holds the intake lock, so two runs never overlap.
+    Files younger than the settle time are waited for once (``wait``; the daemon passes False and
+    comes back later); a file that changes meanwhile is left for the next run (``waiting``).
+    Holds the intake lock, so two runs never overlap.
     """
     settle = ctx.config.settle_seconds if settle_seconds is None else settle_seconds
     say = progress or (lambda _m: None)
@@ -88,7 +90,7 @@ def run_intake(
     with hold(ctx.home.locks / "intake.lock", what="intake"):
         outcomes += resume_unfinished(ctx, check_identifiers=check_identifiers, say=say)
         for f in list(candidates(ctx.home.outbox)):
-            if not wait_settled(f, settle):
+            if not (wait_settled(f, settle) if wait else is_settled(f, settle)):
                 outcomes.append(IntakeOutcome(f.relative(ctx.home.outbox), f.agency, f.resource, "waiting",
                                               detail="still being written; taken on the next run"))
                 continue
