@@ -17,7 +17,7 @@ from pathlib import Path
 import paramiko
 
 from fjshare.errors import BadBundle
-from fjshare.federation.mailbox import UP
+from fjshare.federation.mailbox import DOWN, UP
 from fjshare.federation.transport.sftp_server import Account, Area
 from fjshare.node.context import NodeContext
 from fjshare.node.trustview import load_trust_store
@@ -53,7 +53,8 @@ class NodeAccounts:
         except (BadBundle, TypeError) as e:
             log.warning("refused SFTP login of city %s: its node certificate is not valid (%s)", username, e)
             return None
-        return Account(username, ctx.home.exchange / username, writable=frozenset({UP}))
+        # The city writes up/ and clears the acknowledgements it has read from down/acks/.
+        return Account(username, ctx.home.exchange / username, writable=frozenset({UP, DOWN}))
 
     def _agency(self, ctx: NodeContext, username: str, key: paramiko.PKey) -> Account | None:
         keys = ctx.conn.execute("SELECT public_key FROM agency_keys WHERE agency = ?", (username,)).fetchall()

@@ -1,9 +1,10 @@
-"""`node demo`: a working node on this machine in a few seconds, checked end to end.
+"""`node demo`: a province and a city on this machine, checked end to end in a few seconds.
 
-Until the federation lands this is the local half: a Xiamen city node, a Siming district agency
-registered through it (Art 41), a resource, a sample file dropped into the outbox in GB18030 (as
-Chinese office software writes it), intake, verification of the bundle, and a query. It exits
-non-zero if any row dropped is missing from the query.
+A province node and Xiamen (a city node) are initialised; Xiamen enrols and joins the province;
+a Siming district agency registers through Xiamen (Art 41); a sample file in GB18030 (as Chinese
+office software writes it) is dropped into its outbox, packaged into a signed bundle, verified,
+synced over real loopback SFTP to the province's embedded server, and queried at the province.
+It exits non-zero if any row dropped is missing there.
 """
 
 from __future__ import annotations
@@ -72,50 +73,72 @@ def sample_rows(n: int, seed: int = 2010) -> list[dict]:
 
 
 def run_demo(directory: Path, *, rows: int = 500, say: Callable[[str], None] = print) -> DemoReport:
-    """Build the demo under ``directory`` (which must not be a node home already)."""
+    """Build the demo under ``directory``: a province and Xiamen, synced over real loopback SFTP."""
+    from fjshare.federation.transport.sftp_server import SftpServer
+    from fjshare.node import enrol
+    from fjshare.node.accounts import NodeAccounts
+    from fjshare.node.mailboxes import serve_mailboxes
+    from fjshare.node.sync import sync_with_parent
+
     clock = Clock()
-    home = directory / "xiamen"
-    say(f"1. node init {home} --tier city --code {CITY}")
-    init_node(home, tier="city", code=CITY, name=CITY_NAME, clock=clock)
-    ctx = NodeContext.open(home, clock=clock)
+    p_home, c_home = directory / "province", directory / "xiamen"
+    say(f"1. node init {p_home.name} --tier province --code 350000;  node init {c_home.name} --tier city --code {CITY}")
+    prov = init_node(p_home, tier="province", code="350000", name="福建省政务信息共享节点", clock=clock)
+    init_node(c_home, tier="city", code=CITY, name=CITY_NAME, clock=clock)
+    server = SftpServer("127.0.0.1", 0, p_home / "keys" / "ssh_host_ed25519_key", NodeAccounts(p_home))
+    server.start()
+    p = NodeContext.open(p_home, clock=clock)
+    c = NodeContext.open(c_home, clock=clock)
     try:
+        say(f"2. the province's embedded SFTP server listens on 127.0.0.1:{server.port}")
+        admission = enrol.admit(p, enrol.enroll(c), address=f"127.0.0.1:{server.port}")
+        enrol.join(c, admission.admission, root_fingerprint=prov.root_fingerprint)
+        c.close()
+        c = NodeContext.open(c_home, clock=clock)
+        say(f"3. node enroll -> node admit -> node join --root-fingerprint {prov.root_fingerprint[:16]}...")
         code = agency_code()
-        say(f"2. node agency add {code} --name {AGENCY_NAME} --region {COUNTY}   (a county agency registers at its city, Art 41)")
-        registry.add_agency(ctx, code, name=AGENCY_NAME, region=COUNTY)
-        registry.add_user(ctx, "demo-analyst", agency=code, role="analyst")
-        say(f"3. node resource add {RESOURCE} --share-type unconditional --items {ITEMS}")
-        register_resource(ctx, Resource(RESOURCE, code, RESOURCE_NAME, "unconditional", tuple(parse_spec(ITEMS)),
-                                        origin_node=CITY))
+        say(f"4. node agency add {code} --name {AGENCY_NAME} --region {COUNTY}   (a county agency registers at its city, Art 41)")
+        registry.add_agency(c, code, name=AGENCY_NAME, region=COUNTY)
+        say(f"5. node resource add {RESOURCE} --share-type unconditional --items {ITEMS}")
+        register_resource(c, Resource(RESOURCE, code, RESOURCE_NAME, "unconditional", tuple(parse_spec(ITEMS)),
+                                      origin_node=CITY))
         data = sample_rows(rows)
-        folder = ctx.home.outbox_dir(code, RESOURCE)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = c.home.outbox_dir(code, RESOURCE)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(data[0]), lineterminator="\r\n")
         writer.writeheader()
         writer.writerows(data)
         target = folder / "婚姻登记-2026-11.csv"
         target.write_bytes(buf.getvalue().encode("gb18030"))
-        say(f"4. dropped {rows} rows into {target.relative_to(directory)} (GB18030, Chinese headers)")
-        outcomes = run_intake(ctx, settle_seconds=0)
-        stored = [o for o in outcomes if o.status == "stored"]
-        say(f"5. node intake: {len(stored)} bundle(s) stored")
-        ok = True
+        say(f"6. dropped {rows} rows into xiamen/{target.relative_to(c_home)} (GB18030, Chinese headers)")
+        stored = [o for o in run_intake(c, settle_seconds=0) if o.status == "stored"]
+        ok = bool(stored)
         for o in stored:
-            bundle_dir = ctx.home.resource_store(RESOURCE) / f"bundle={o.bundle_id}"
-            verdict = verify_path(ctx, bundle_dir)
-            say(f"6. node verify: {verdict.message}")
+            verdict = verify_path(c, c.home.resource_store(RESOURCE) / f"bundle={o.bundle_id}")
             ok = ok and verdict.ok
-        ctx_user = NodeContext.open(home, user="demo-analyst", clock=clock)
+            say(f"7. node intake: bundle {o.bundle_id} ({o.rows} rows), node verify: {verdict.status}")
+        report = sync_with_parent(c)
+        say(f"8. node sync (Xiamen -> province over SFTP): pushed {len(report.pushed)} bundles "
+            "(registration, catalogue entry, data)")
+        for r in serve_mailboxes(p):
+            say(f"9. province takes its mailbox: {len(r.received)} stored, {len(r.quarantined)} quarantined")
+        report = sync_with_parent(c)
+        say(f"10. node sync again: the province acknowledged {len(report.acked)}, Xiamen pulled {len(report.pulled)}")
+        pa = ids.make_uscc("350000", "MB990001")
+        registry.add_agency(p, pa, name="福建省数字福建建设领导小组办公室", region="350000")
+        registry.add_user(p, "demo-analyst", agency=pa, role="analyst")
+        pu = NodeContext.open(p_home, user="demo-analyst", clock=clock)
         try:
-            result = query_mod.query(ctx_user, RESOURCE, where=[f"region_code={COUNTY}"], purpose="demo")
-            found = result.table.num_rows
-            sample = query_mod.query(ctx_user, RESOURCE, where=["name~王"], columns=["id_number", "name", "birth_date"],
-                                     purpose="demo").table.slice(0, 3).to_pylist()
+            found = query_mod.query(pu, RESOURCE, where=[f"region_code={COUNTY}"], purpose="demo").table.num_rows
+            sample = query_mod.query(pu, RESOURCE, where=["name~王"], columns=["id_number", "name", "birth_date"],
+                                     purpose="demo", trace=True).table.slice(0, 3).to_pylist()
         finally:
-            ctx_user.close()
-        say(f"7. node query {RESOURCE} --where region_code={COUNTY}: {found} of {rows} rows")
+            pu.close()
+        say(f"11. at the province: node query {RESOURCE} --where region_code={COUNTY}: {found} of {rows} rows")
         for r in sample:
-            say(f"     {r['id_number']}  {r['name']}  {r['birth_date']}")
-        return DemoReport(home, rows, found, ok)
+            say(f"      {r['id_number']}  {r['name']}  {r['birth_date']}  (provider {r['_provider']}, bundle {r['_bundle'][:12]}...)")
+        return DemoReport(directory, rows, found, ok)
     finally:
-        ctx.close()
+        c.close()
+        p.close()
+        server.stop()

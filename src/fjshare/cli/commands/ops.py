@@ -40,7 +40,7 @@ def demo_cmd(directory: Path | None, rows: int) -> int:
     """Build a node on this machine, drop a sample file, intake, verify and query it.
 
     Exit 1 if any row dropped is missing at the end. DIRECTORY defaults to a new temporary folder,
-    which is kept so you can look around (`node --home DIR/xiamen status`).
+    which is kept so you can look around (`node --home DIR/province status`).
     """
     from fjshare.node.demo import run_demo
 
@@ -51,7 +51,7 @@ def demo_cmd(directory: Path | None, rows: int) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     report = run_demo(directory, rows=rows, say=click.echo)
     if report.ok:
-        click.echo(f"demo OK: all {report.rows_dropped} rows dropped are queryable; node home {report.home}")
+        click.echo(f"demo OK: all {report.rows_dropped} rows dropped are queryable at the province; homes in {report.home}")
         return 0
     note(f"demo FAILED: {report.rows_found} of {report.rows_dropped} rows found; bundle verified: {report.bundle_ok}")
     return 1
