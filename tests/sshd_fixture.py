@@ -84,6 +84,9 @@ class OpenSshd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        keep = os.environ.get("FJSHARE_KEEP_SSHD_LOG")
+        if keep:
+            shutil.copy(self.log_path, keep)
         shutil.rmtree(self.state, ignore_errors=True)
         if self.created_user:
             subprocess.run(["userdel", USER], check=False, capture_output=True)

@@ -47,6 +47,30 @@ def mark_acked(conn: sqlite3.Connection, bundle_id: str, peer: str, *, at: str) 
     return cur.rowcount > 0
 
 
+# A peer that refused a bundle for one of these reasons got a damaged copy: the sender's own copy
+# is intact (it verified when stored), so sending it again is the cure. Other refusals (signer,
+# jurisdiction, policy) would only be refused again.
+RESEND_REASONS = frozenset({"wrong-hash", "wrong-length", "missing-file", "extra-file", "bad-tagfiles", "malformed",
+                            "bad-signature", "path-trick"})
+MAX_RESENDS = 5
+
+
+def record_ack(conn: sqlite3.Connection, bundle_id: str, peer: str, *, status: str, reason: str | None,
+               at: str) -> str:
+    """Apply an acknowledgement from ``peer``: ``"acked"``, ``"resend"`` (damaged in transit) or ``"refused"``."""
+    if status == "stored":
+        return "acked" if mark_acked(conn, bundle_id, peer, at=at) else "ignored"
+    row = conn.execute("SELECT attempts FROM outgoing WHERE bundle_id = ? AND peer = ? AND acked_at IS NULL",
+                       (bundle_id, peer)).fetchone()
+    if row is None:
+        return "ignored"
+    if reason in RESEND_REASONS and row["attempts"] < MAX_RESENDS:
+        conn.execute("UPDATE outgoing SET sent_at = NULL WHERE bundle_id = ? AND peer = ?", (bundle_id, peer))
+        return "resend"
+    mark_acked(conn, bundle_id, peer, at=at)
+    return "refused"
+
+
 def depth(conn: sqlite3.Connection) -> dict[str, int]:
     """Unacknowledged bundles per peer."""
     rows = conn.execute("SELECT peer, COUNT(*) AS n FROM outgoing WHERE acked_at IS NULL GROUP BY peer")

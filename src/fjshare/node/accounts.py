@@ -16,6 +16,7 @@ from pathlib import Path
 
 import paramiko
 
+from fjshare.clock import Clock
 from fjshare.errors import BadBundle
 from fjshare.federation.mailbox import DOWN, UP
 from fjshare.federation.transport.sftp_server import Account, Area
@@ -33,7 +34,7 @@ class NodeAccounts:
         self.home = Path(home)
 
     def resolve(self, username: str, key: paramiko.PKey) -> Account | None:
-        ctx = NodeContext.open(self.home)
+        ctx = NodeContext.open(self.home, clock=Clock.from_env())
         try:
             return self._city(ctx, username, key) or self._agency(ctx, username, key)
         finally:

@@ -115,8 +115,10 @@ def import_from(ctx: NodeContext, directory: Path) -> ImportReport:
                 ack = Ack.from_bytes(f.read_bytes()[:4096])
                 if ack is not None:
                     with transaction(ctx.conn):
-                        if queue.mark_acked(ctx.conn, ack.bundle_id, peer, at=ctx.now()):
-                            report.acks_read += 1
+                        outcome = queue.record_ack(ctx.conn, ack.bundle_id, peer, status=ack.status,
+                                                   reason=ack.reason, at=ctx.now())
+                    if outcome != "ignored":
+                        report.acks_read += 1
             bundles = [p for p in folder.iterdir() if p.is_dir() and mailbox.is_bundle_name(p.name)]
             for p in ingest_order(bundles):
                 o = ingest_one(ctx, p, trust, received_from=peer)

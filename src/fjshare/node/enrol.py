@@ -21,6 +21,7 @@ from fjshare.node.setup import store_certificate
 from fjshare.state.db import transaction
 from fjshare.trust import certs
 from fjshare.trust.keys import load_root_keys, load_ssh_public_key, ssh_fingerprint, ssh_public_key_line
+from fjshare.trust.revocation import RevocationEntry, RevocationList
 from fjshare.trust.store import TrustStore
 
 CITY_CERT_DAYS = 3 * 365
@@ -161,3 +162,35 @@ def join(ctx: NodeContext, admission_bytes: bytes, *, address: str | None = None
     write_config(ctx.home, replace(ctx.config, parent=link))
     (ctx.home.keys / "province_host_key.pub").write_text(adm.host_key + "\n", encoding="utf-8")
     return adm
+
+
+def revoke_node(ctx: NodeContext, code: str, *, reason: str) -> RevocationList:
+    """(province) Revoke a city's node key with the root key; every node hears it on the revocations stream.
+
+    The city is refused at its next connection and its bundles no longer verify anywhere.
+    Raises Refused (not the province, unknown city) and ConfigError (root key offline).
+    """
+    if ctx.config.tier != "province":
+        raise Refused("only the province revokes node certificates")
+    row = ctx.conn.execute(
+        "SELECT key_id FROM certificates WHERE kind = 'node' AND code = ? ORDER BY not_after DESC LIMIT 1", (code,)
+    ).fetchone()
+    if row is None or code == PROVINCE:
+        raise Refused(f"{code} is not an admitted city", hint="`node status` lists the admitted cities under links")
+    root = load_root_keys(ctx.home.keys)
+    held = ctx.conn.execute("SELECT document FROM revocation_lists WHERE issuer = ?", (root.key_id,)).fetchone()
+    entry = RevocationEntry.for_key(row["key_id"], reason=reason, at=ctx.clock.now())
+    if held is None:
+        rl = RevocationList.create(root.signing, 1, [entry], issued_at=ctx.clock.now())
+    else:
+        rl = RevocationList.from_bytes(held["document"].encode("utf-8")).extended(root.signing, [entry],
+                                                                                issued_at=ctx.clock.now())
+    with transaction(ctx.conn):
+        ctx.conn.execute(
+            """INSERT INTO revocation_lists (issuer, sequence, document) VALUES (?,?,?)
+               ON CONFLICT(issuer) DO UPDATE SET sequence = excluded.sequence, document = excluded.document""",
+            (rl.issuer_key_id, rl.sequence, rl.to_bytes().decode("utf-8")),
+        )
+        ctx.audit("node.revoke", code, key_id=row["key_id"], reason=reason, sequence=rl.sequence)
+    emit(ctx, kind="revocation", channel="revocations", documents=[{"list": rl.to_bytes().decode("utf-8")}])
+    return rl

@@ -69,10 +69,12 @@ def serve_mailbox(ctx: NodeContext, city: str, trust: NodeTrustView) -> MailboxR
         ack = Ack.from_bytes(f.read_bytes()[:4096])
         if ack is not None:
             with transaction(ctx.conn):
-                if queue.mark_acked(ctx.conn, ack.bundle_id, city, at=ctx.now()):
+                outcome = queue.record_ack(ctx.conn, ack.bundle_id, city, status=ack.status, reason=ack.reason,
+                                           at=ctx.now())
+                if outcome == "acked":
                     report.acked.append(ack.bundle_id)
-                    if ack.status == "rejected":
-                        ctx.audit("sync.rejected", ack.bundle_id, peer=city, reason=ack.reason)
+                elif outcome in ("resend", "refused"):
+                    ctx.audit(f"sync.{outcome}", ack.bundle_id, peer=city, reason=ack.reason)
             shutil.rmtree(box / DOWN / ack.bundle_id, ignore_errors=True)
         f.unlink()
     # what the city is owed

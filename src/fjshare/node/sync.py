@@ -86,11 +86,13 @@ def sync_round(ctx: NodeContext, transport: Transport, *, peer: str = PROVINCE) 
             ack = _read_ack(t, f"{DOWN}/{ACKS}/{e.name}")
             if ack is not None:
                 with transaction(ctx.conn):
-                    if queue.mark_acked(ctx.conn, ack.bundle_id, peer, at=ctx.now()):
+                    outcome = queue.record_ack(ctx.conn, ack.bundle_id, peer, status=ack.status, reason=ack.reason,
+                                               at=ctx.now())
+                    if outcome == "acked":
                         report.acked.append(ack.bundle_id)
-                        if ack.status == "rejected":
-                            report.rejected.append(ack.bundle_id)
-                            ctx.audit("sync.rejected", ack.bundle_id, peer=peer, reason=ack.reason)
+                    elif outcome in ("resend", "refused"):
+                        report.rejected.append(ack.bundle_id)
+                        ctx.audit(f"sync.{outcome}", ack.bundle_id, peer=peer, reason=ack.reason)
             t.delete(f"{DOWN}/{ACKS}/{e.name}")
         # 2. push
         waiting = queue.pending(ctx.conn, peer)

@@ -64,6 +64,18 @@ def join_cmd(session: Session, admission: Path, address: str | None, root_fp: st
     note(f"joined the province at {address or adm.address}; host key {adm.host_key_fingerprint} pinned")
 
 
+@cli.command("revoke")
+@click.argument("code")
+@click.option("--reason", required=True, help="Why (recorded and sent with the revocation).")
+@pass_session
+def revoke_cmd(session: Session, code: str, reason: str) -> None:
+    """(province) Revoke a city's node certificate; it is refused at its next connection. Needs the root key."""
+    from fjshare.node.enrol import revoke_node
+
+    rl = revoke_node(session.ctx(), code, reason=reason)
+    note(f"revoked node {code} (revocation list #{rl.sequence}); every node hears it on the revocations stream")
+
+
 @cli.command("sync")
 @click.option("--peer", help="Only this peer (a city code, on the province).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
