@@ -6,11 +6,13 @@ internal-sftp``, as an operator would set it up for a city (DESIGN §6). ``Chroo
 every path component root-owned and not group/world-writable, so the state lives under
 ``/var/lib/fjshare-sshd-*`` (not ``/tmp``); the writable directory ``box/`` inside the chroot is
 owned by the account. Needs root (to chroot and, if missing, to create the account, which is
-removed again afterwards).
+removed again when the last test process using it is done).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import pwd
 import shutil
@@ -55,7 +57,6 @@ class OpenSshd:
     chroot: Path
     box: Path
     proc: subprocess.Popen
-    created_user: bool
     log_path: Path
 
     username: str = USER
@@ -88,8 +89,7 @@ class OpenSshd:
         if keep:
             shutil.copy(self.log_path, keep)
         shutil.rmtree(self.state, ignore_errors=True)
-        if self.created_user:
-            subprocess.run(["userdel", USER], check=False, capture_output=True)
+        _release_account()
 
     def log(self) -> str:
         try:
@@ -98,18 +98,62 @@ class OpenSshd:
             return ""
 
 
+_USERS_DIR = Path("/run/fjshare-test-account")  # one file per test process using the account
+
+
+@contextlib.contextmanager
+def _account_lock():
+    _USERS_DIR.mkdir(mode=0o755, exist_ok=True)
+    with open(_USERS_DIR / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _acquire_account() -> pwd.struct_passwd:
+    """Make sure the account exists and register this process as a user of it.
+
+    Several test sessions may run at once (colleagues, CI jobs); the account is created by the
+    first and removed by the last, under a file lock, and only if a test created it.
+    """
+    with _account_lock():
+        try:
+            pw = pwd.getpwnam(USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER],
+                           check=True, capture_output=True)
+            (_USERS_DIR / ".created").touch()
+            pw = pwd.getpwnam(USER)
+        # an account with a "!" password is "locked" for sshd without PAM, even for key logins
+        subprocess.run(["usermod", "-p", "*", USER], check=True, capture_output=True)
+        (_USERS_DIR / str(os.getpid())).touch()
+        return pw
+
+
+def _release_account() -> None:
+    with _account_lock():
+        (_USERS_DIR / str(os.getpid())).unlink(missing_ok=True)
+        users = [p for p in _USERS_DIR.iterdir() if p.name.isdigit()]
+        for p in users:
+            if not _pid_alive(int(p.name)):
+                p.unlink(missing_ok=True)
+        if not any(p.exists() for p in users) and (_USERS_DIR / ".created").exists():
+            subprocess.run(["userdel", USER], check=False, capture_output=True)
+            (_USERS_DIR / ".created").unlink(missing_ok=True)
+
+
 def start_sshd() -> OpenSshd:
     """Start sshd on a free loopback port; raise RuntimeError (with its log) if it does not come up."""
-    created = False
-    try:
-        pw = pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER],
-                       check=True, capture_output=True)
-        created = True
-        pw = pwd.getpwnam(USER)
-    # an account with a "!" password is "locked" for sshd without PAM, even for key logins
-    subprocess.run(["usermod", "-p", "*", USER], check=True, capture_output=True)
+    pw = _acquire_account()
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
 
     state = Path(tempfile.mkdtemp(prefix="fjshare-sshd-", dir="/var/lib"))
@@ -154,7 +198,7 @@ Match User {USER}
     log_file.close()
     server = OpenSshd(
         port=port, keys=keys, host_fingerprint=ssh_fingerprint(load_ssh_public_key(keys.host_pub)),
-        state=state, chroot=chroot, box=box, proc=proc, created_user=created, log_path=log_path,
+        state=state, chroot=chroot, box=box, proc=proc, log_path=log_path,
     )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

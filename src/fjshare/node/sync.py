@@ -45,6 +45,8 @@ class SyncReport:
     acks_sent: int = 0
     quarantined: list[str] = field(default_factory=list)
     pending: int = 0
+    bytes_sent: int = 0
+    bytes_resumed: int = 0      # bytes of interrupted uploads already at the peer, not sent again
     remote_ops: int = 0
     seconds: float = 0.0
     error: str | None = None
@@ -100,7 +102,9 @@ def sync_round(ctx: NodeContext, transport: Transport, *, peer: str = PROVINCE) 
             already = {e.name for e in t.list(UP)}
             for item in waiting:
                 if item["bundle_id"] not in already:
-                    upload_dir(t, ctx.home.root / item["path"], UP, item["bundle_id"])
+                    sent = upload_dir(t, ctx.home.root / item["path"], UP, item["bundle_id"])
+                    report.bytes_sent += sent.bytes_sent
+                    report.bytes_resumed += sent.bytes_resumed
                 with transaction(ctx.conn):
                     queue.mark_sent(ctx.conn, item["bundle_id"], peer, at=ctx.now())
                 report.pushed.append(item["bundle_id"])
