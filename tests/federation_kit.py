@@ -108,8 +108,12 @@ def build(root: Path, cities: tuple[str, ...] = ("350200",)) -> Federation:
     return fed
 
 
+FIRST_COUNTY = {"350100": "350102", "350200": "350203", "350300": "350302", "350400": "350404", "350500": "350502",
+                "350600": "350602", "350700": "350702", "350800": "350802", "350900": "350902", "351000": "351000"}
+
+
 def county_of(city: str) -> str:
-    return {"350200": "350203", "350100": "350102"}.get(city, city[:4] + "02")
+    return FIRST_COUNTY[city]
 
 
 def agency_with_resource(home: Path, city: str, *, resource: str = "101001/000001", share_type: str = "unconditional",
