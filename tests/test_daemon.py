@@ -1,0 +1,80 @@
+"""`node run`: the daemon packages a dropped file as soon as it is complete and pushes it at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from federation_kit import agency_with_resource, build, csv_rows, rows_at
+
+
+def _daemon(home, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FJSHARE_")}
+    env["FJSHARE_HOME"] = str(home)
+    return subprocess.Popen([sys.executable, "-m", "fjshare.cli", "run", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def _wait_rows(home, res, n, timeout=30.0) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            if rows_at(home, res) == n:
+                return time.monotonic() - start
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{n} rows never became queryable at {home}")
+
+
+@pytest.mark.slow
+def test_a_file_dropped_at_a_county_agency_becomes_queryable_at_the_province(tmp_path):
+    fed = build(tmp_path)
+    port = fed.server.port
+    fed.stop_server()
+    xm = fed.cities["350200"]
+    agency, res = agency_with_resource(xm, "350200")
+    province = _daemon(fed.province, "--listen", f"127.0.0.1:{port}", "--poll", "0.3", "--log-format", "json")
+    city = _daemon(xm, "--listen", "", "--poll", "0.3", "--settle", "0.2")
+    try:
+        _wait_port(port)
+        folder = xm / "outbox" / agency / res.replace("/", "_")
+        tmp = folder / "upload.csv.part"           # written under a temp name, renamed when complete
+        tmp.write_bytes(csv_rows(25))
+        tmp.rename(folder / "upload.csv")
+        _wait_rows(fed.province, res, 25)
+        second = _daemon(xm, "--listen", "")
+        out, err = second.communicate(timeout=30)
+        assert second.returncode == 1 and "already running" in err
+    finally:
+        for p in (city, province):
+            p.send_signal(signal.SIGTERM)
+        outs = [p.communicate(timeout=30) for p in (city, province)]
+    assert city.returncode == 0 and province.returncode == 0
+    assert "stopped" in outs[0][1]
+    events = [json.loads(line) for line in outs[1][1].splitlines() if line.startswith("{")]
+    assert any(e["message"].startswith("mailbox") for e in events)
+    assert events[-1]["message"].startswith("stopped")
+
+
+def test_node_run_refuses_a_home_that_is_not_initialised(tmp_path, run_cli):
+    r = run_cli("--home", tmp_path, "run", "--once")
+    assert r.code == 1 and "node init" in r.err
