@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fjshare import ids
-from fjshare.catalogue.resources import Resource, get_resource
+from fjshare.catalogue.resources import Resource, find_resource, get_resource
 from fjshare.federation.transport.sftp_server import SftpServer
 from fjshare.node import enrol, registry
 from fjshare.node.accounts import NodeAccounts
@@ -148,7 +148,10 @@ def intake(home: Path) -> list:
 
 
 def rows_at(home: Path, resource: str) -> int:
+    """Rows in the current view of ``resource`` at ``home`` (0 while its catalogue entry has not arrived)."""
     with opened(home) as c:
+        if find_resource(c.conn, resource) is None:
+            return 0
         return read_view(c, get_resource(c.conn, resource)).num_rows
 
 
