@@ -6,7 +6,8 @@ internal-sftp``, as an operator would set it up for a city (DESIGN §6). ``Chroo
 every path component root-owned and not group/world-writable, so the state lives under
 ``/var/lib/fjshare-sshd-*`` (not ``/tmp``); the writable directory ``box/`` inside the chroot is
 owned by the account. Needs root (to chroot and, if missing, to create the account, which is
-removed again when the last test process using it is done).
+removed again when the last test process using it is done). Set ``FJSHARE_KEEP_SSHD_LOG=FILE``
+to keep sshd's log when the server stops (for debugging a refused login).
 """
 
 from __future__ import annotations
