@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SIMING_AGENCY, XIAMEN
+from conftest import SIMING_AGENCY
 from test_intake import RES, SPEC, drop, rows_csv
 
 from fjshare.node.context import NodeContext

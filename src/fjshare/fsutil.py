@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 
 def fsync_dir(path: Path) -> None:
@@ -15,21 +16,40 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so a reader sees the old file or the whole new one, never part."""
+def atomic_write_from(
+    path: Path,
+    write: Callable[[BinaryIO], object],
+    *,
+    mode: int = 0o644,
+    sync_dir: bool = True,
+    temp_name: str | None = None,
+) -> None:
+    """Let ``write`` fill a temp file beside ``path``, fsync it and ``os.replace`` it into place.
+
+    A reader sees the old file or the whole new one, never part of it. ``sync_dir=False`` leaves
+    the directory fsync to a caller that writes several files. Raises ``OSError``.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(temp_name or f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644, sync_dir: bool = True,
+                       temp_name: str | None = None) -> None:
+    """:func:`atomic_write_from` for bytes already in memory."""
+    atomic_write_from(path, lambda f: f.write(data), mode=mode, sync_dir=sync_dir, temp_name=temp_name)
 
 
 def durable_move(src: Path, dst: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Callable
 
 from fjshare.faults import fault
 from fjshare.fsutil import durable_move
-from fjshare.node.home import NodeHome, resource_dirname
+from fjshare.node.home import NodeHome
 from fjshare.state.db import transaction
 
 

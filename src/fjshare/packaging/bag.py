@@ -31,6 +31,7 @@ from nacl.signing import SigningKey
 
 from fjshare.canonical import key_id
 from fjshare.errors import BadBundle
+from fjshare.fsutil import atomic_write_bytes, fsync_dir
 from fjshare.packaging import seal
 from fjshare.packaging.manifest import (
     BUNDLE_TYPE,
@@ -122,28 +123,10 @@ def build_tag_files(manifest: Manifest, bundle_json: bytes) -> dict[str, bytes]:
     }
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or unlink in ``directory`` durable. Raises ``OSError``."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp name, fsync and ``os.replace`` (the caller fsyncs
-    the directory once after a batch). Raises ``OSError``."""
-    tmp = path.with_name(TEMP_PREFIX + path.name)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` via a temp name (:data:`TEMP_PREFIX`, swept on resume), fsync and
+    ``os.replace``; the caller fsyncs the directory once after a batch. Raises ``OSError``."""
+    atomic_write_bytes(path, data, sync_dir=False, temp_name=TEMP_PREFIX + path.name)
 
 
 def _read_small(path: Path, limit: int = 16 << 20) -> bytes | None:

@@ -17,16 +17,16 @@ in-memory use of a part that is known to be small enough.
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Iterator
 
 from nacl import bindings as sodium
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from fjshare.errors import BadBundle
+from fjshare.fsutil import atomic_write_from
 from fjshare.packaging.manifest import Sealed
 
 MAGIC = b"FJSEAL1\x00"
@@ -56,14 +56,6 @@ def new_data_key() -> bytes:
 def _check_key(key: bytes) -> None:
     if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_BYTES:
         raise _cannot_unseal(f"a data key must be {KEY_BYTES} bytes")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _read_full(f: BinaryIO, n: int) -> bytes:
@@ -140,21 +132,6 @@ def open_sealed(path: Path, key: bytes) -> Iterator[bytes]:
             yield plain
 
 
-def _atomic_write_from(dst: Path, write: Callable[[BinaryIO], None]) -> None:
-    dst = Path(dst)
-    tmp = dst.with_name(f".fjtmp-{dst.name}")
-    try:
-        with open(tmp, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dst.parent)
-
-
 def seal_file(src: Path, dst: Path, key: bytes) -> None:
     """Encrypt ``src`` into ``dst`` (temp + fsync + ``os.replace``), streaming in 1 MiB chunks.
 
@@ -162,7 +139,7 @@ def seal_file(src: Path, dst: Path, key: bytes) -> None:
     """
     _check_key(key)
     with open(src, "rb") as f:
-        _atomic_write_from(dst, lambda out: seal_stream(f, out, key))
+        atomic_write_from(dst, lambda out: seal_stream(f, out, key), temp_name=f".fjtmp-{Path(dst).name}")
 
 
 def unseal_file(src: Path, dst: Path, key: bytes) -> None:
@@ -175,7 +152,7 @@ def unseal_file(src: Path, dst: Path, key: bytes) -> None:
         for chunk in open_sealed(src, key):
             out.write(chunk)
 
-    _atomic_write_from(dst, write)
+    atomic_write_from(dst, write, temp_name=f".fjtmp-{Path(dst).name}")
 
 
 def unseal_to_bytes(path: Path, key: bytes) -> bytes:

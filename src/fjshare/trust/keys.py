@@ -32,6 +32,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from fjshare.canonical import key_id as _key_id
 from fjshare.errors import BadInput, ConfigError
+from fjshare.fsutil import fsync_dir
 
 SIGN_HEADER = "fjshare-ed25519-secret-v1"
 BOX_HEADER = "fjshare-x25519-secret-v1"
@@ -47,19 +48,6 @@ SSH_HOST_KEY = "ssh_host_ed25519_key"
 
 def _ensure_private_dir(directory: Path) -> None:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # some platforms cannot open a directory; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> None:
@@ -92,7 +80,7 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> N
         except OSError:
             pass
         raise ConfigError(f"cannot write key file {path}: {e.strerror or e}") from e
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_public_file(path: Path, data: bytes, *, overwrite: bool = False) -> None:
