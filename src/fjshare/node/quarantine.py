@@ -11,14 +11,15 @@ from pathlib import Path
 from fjshare.fsutil import atomic_write_bytes, durable_move, unique_path
 
 
-def quarantine(src: Path, dest_dir: Path, reason: str, *, stamp: str) -> Path:
+def quarantine(src: Path, dest_dir: Path, reason: str, *, stamp: str, name: str | None = None) -> Path:
     """Move ``src`` (a file or a bundle directory) into ``dest_dir`` with ``NAME.reason.txt`` beside it.
 
     The reason file is written first, so a crash between the two steps leaves an explanation and
     the original still in place (the next run quarantines it again), never a file without a reason.
-    Returns the quarantined path.
+    ``name`` keeps the original file name when ``src`` sits under a staging name. Returns the
+    quarantined path.
     """
-    dest = unique_path(dest_dir / src.name)
+    dest = unique_path(dest_dir / (name or src.name))
     reason_path = dest.with_name(dest.name + ".reason.txt")
     text = f"{reason.rstrip()}\n\nquarantined: {stamp}\noriginal: {src}\n"
     atomic_write_bytes(reason_path, text.encode("utf-8"))

@@ -42,8 +42,13 @@ def seal_recipients(ctx: NodeContext) -> dict[str, PublicKey]:
     return recipients
 
 
+def staged_source(ctx: NodeContext, row: sqlite3.Row) -> Path:
+    """Where a file being taken waits, out of the agency's reach, until it is archived or quarantined."""
+    return ctx.home.work / f"{row['bundle_id']}.source"
+
+
 def _convert_again(ctx: NodeContext, row: sqlite3.Row, resource: Resource, work: Path) -> None:
-    source = ctx.home.outbox / row["source"]
+    source = staged_source(ctx, row)
     if not source.exists():
         raise ConfigError(
             f"bundle {row['bundle_id']} must be packaged again but its source {row['source']} is gone",

@@ -33,6 +33,7 @@ from fjshare.node import outbound, store
 from fjshare.node.context import NodeContext
 from fjshare.node.locks import hold
 from fjshare.node.outbox import bagging
+from fjshare.node.outbox.bagging import staged_source
 from fjshare.node.outbox.scan import OutboxFile, candidates, is_settled, wait_settled
 from fjshare.node.quarantine import quarantine, reason_text
 from fjshare.node.home import resource_dirname
@@ -99,13 +100,17 @@ def run_intake(
 
 
 def _quarantine_source(ctx: NodeContext, f: OutboxFile, err: BadInput) -> IntakeOutcome:
-    rel = f.relative(ctx.home.outbox)
+    return _quarantine_file(ctx, f.path, f.relative(ctx.home.outbox), f.agency, f.resource, err)
+
+
+def _quarantine_file(ctx: NodeContext, path: Path, rel: str, agency: str, resource: str, err: BadInput) -> IntakeOutcome:
+    """Move the original bytes to quarantine under their own name, beside the reason."""
     text = reason_text(what=rel, problem=err.message, location=err.location(), hint=err.hint)
-    dest = quarantine(f.path, ctx.home.quarantine / "outbox" / f.agency / resource_dirname(f.resource or "_"),
-                      text, stamp=ctx.now())
-    ctx.audit("intake.quarantine", rel, agency=f.agency, resource=f.resource, reason=err.message,
+    dest = quarantine(path, ctx.home.quarantine / "outbox" / agency / resource_dirname(resource or "_"),
+                      text, stamp=ctx.now(), name=Path(rel).name)
+    ctx.audit("intake.quarantine", rel, agency=agency, resource=resource, reason=err.message,
               location=err.location(), quarantined=str(dest.relative_to(ctx.home.root)))
-    return IntakeOutcome(rel, f.agency, f.resource, "quarantined", detail=str(err))
+    return IntakeOutcome(rel, agency, resource, "quarantined", detail=str(err))
 
 
 def _check_place(ctx: NodeContext, f: OutboxFile) -> Resource:
@@ -168,7 +173,7 @@ def resume_unfinished(ctx: NodeContext, *, check_identifiers: bool, say: Progres
     for row in ctx.conn.execute("SELECT * FROM intake WHERE state IN ('seen', 'packaged', 'committed') ORDER BY id").fetchall():
         resource = find_resource(ctx.conn, row["resource"])
         say(f"intake: resuming {row['source']} ({row['state']})")
-        out.append(_advance(ctx, row, resource, check_identifiers=check_identifiers, say=say))
+        out.append(_advance(ctx, row, resource, check_identifiers=check_identifiers, say=say, resumed=True))
     return out
 
 
@@ -177,9 +182,25 @@ def _set(ctx: NodeContext, row_id: int, **fields) -> None:
     ctx.conn.execute(f"UPDATE intake SET {cols}, updated_at = ? WHERE id = ?", (*fields.values(), ctx.now(), row_id))
 
 
-def _advance(ctx: NodeContext, row: sqlite3.Row, resource: Resource | None, *, check_identifiers: bool, say: Progress) -> IntakeOutcome:
-    """Carry one journal row forward to ``archived``, or to ``quarantined``/``abandoned``."""
+def _take_source(ctx: NodeContext, row: sqlite3.Row, *, resumed: bool) -> Path | None:
+    """Move the file from the outbox to its staging place (once); None if it is gone or changed.
+
+    Moving it (a rename) means an agency that drops a new file of the same name meanwhile starts a
+    new intake instead of changing this one. Only after a crash is the file hashed again.
+    """
+    staged = staged_source(ctx, row)
+    if staged.exists():
+        return staged
     source = ctx.home.outbox / row["source"]
+    if not source.exists() or (resumed and sha256_file(source) != row["source_sha256"]):
+        return None
+    durable_move(source, staged)
+    return staged
+
+
+def _advance(ctx: NodeContext, row: sqlite3.Row, resource: Resource | None, *, check_identifiers: bool,
+             say: Progress, resumed: bool = False) -> IntakeOutcome:
+    """Carry one journal row forward to ``archived``, or to ``quarantined``/``abandoned``."""
     work = ctx.home.work / row["bundle_id"]
     part = work / "data" / PART_NAME
     state = row["state"]
@@ -187,7 +208,8 @@ def _advance(ctx: NodeContext, row: sqlite3.Row, resource: Resource | None, *, c
 
     if state == "seen":
         if row["seq"] is None:
-            if resource is None or not source.exists():
+            source = _take_source(ctx, row, resumed=resumed) if resource is not None else None
+            if source is None:
                 with transaction(ctx.conn):
                     _set(ctx, row["id"], state="abandoned", reason="source file or resource disappeared before packaging")
                 shutil.rmtree(work, ignore_errors=True)
@@ -199,10 +221,9 @@ def _advance(ctx: NodeContext, row: sqlite3.Row, resource: Resource | None, *, c
                                  on_invalid=resource.on_invalid)
             except BadInput as err:
                 shutil.rmtree(work, ignore_errors=True)
-                f = OutboxFile(source, row["agency"], row["resource"], row["size"], 0)
                 with transaction(ctx.conn):
                     _set(ctx, row["id"], state="quarantined", reason=str(err))
-                return _quarantine_source(ctx, f, err)
+                return _quarantine_file(ctx, source, row["source"], row["agency"], row["resource"], err)
             fault("intake.converted")
             channel = f"data/{resource.code}"
             seq = store.StreamState(ctx.conn).head(ctx.config.code, channel) + 1
@@ -240,17 +261,19 @@ def _advance(ctx: NodeContext, row: sqlite3.Row, resource: Resource | None, *, c
         state = "committed"
 
     if state == "committed":
-        if source.exists() and sha256_file(source) == row["source_sha256"]:
-            _archive(ctx, source, row["agency"], row["resource"])
+        staged = staged_source(ctx, row)
+        if staged.exists():
+            _archive(ctx, staged, row["agency"], row["resource"], name=Path(row["source"]).name)
         with transaction(ctx.conn):
             _set(ctx, row["id"], state="archived")
         say(f"intake: stored {row['source']} as {row['bundle_id']} ({row['rows']:,} rows)")
     return IntakeOutcome(**base, status="stored", rows=row["rows"], flagged=row["flagged"] or 0)
 
 
-def _archive(ctx: NodeContext, path: Path, agency: str, resource: str, *, duplicate: bool = False) -> Path:
+def _archive(ctx: NodeContext, path: Path, agency: str, resource: str, *, duplicate: bool = False,
+             name: str | None = None) -> Path:
     day = ctx.clock.now().strftime("%Y%m%d")
-    name = path.name + (".duplicate" if duplicate else "")
+    name = (name or path.name) + (".duplicate" if duplicate else "")
     dest = unique_path(ctx.home.archive / day / agency / resource_dirname(resource) / name)
     durable_move(path, dest)
     return dest
