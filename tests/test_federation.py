@@ -257,3 +257,77 @@ def test_a_tampered_bundle_on_the_medium_is_quarantined_and_the_rest_imports(fed
     assert bundle_json.read_bytes() == before  # the medium is not changed
     reason = next((fed.province / "quarantine" / "inbox").glob("*.reason.txt")).read_text(encoding="utf-8")
     assert "INVALID" in reason
+
+
+def test_an_agency_uploads_over_sftp_and_its_account_is_the_handler(fed):
+    from fjshare.federation.transport.sftp_server import SftpServer
+    from fjshare.federation.transport.sftp_client import SftpTransport
+    from fjshare.node.accounts import NodeAccounts
+    from fjshare.node import registry
+    from fjshare.trust.keys import generate_ssh_keys, load_ssh_public_key, ssh_fingerprint
+
+    xm = fed.cities["350200"]
+    agency, res = agency_with_resource(xm, "350200")
+    keys = generate_ssh_keys(xm.parent / "agency-keys")
+    with opened(xm) as c:
+        registry.add_agency_key(c, agency, keys.client_pub.read_text())
+    server = SftpServer("127.0.0.1", 0, xm / "keys" / "ssh_host_ed25519_key", NodeAccounts(xm))
+    server.start()
+    try:
+        fp = ssh_fingerprint(load_ssh_public_key(xm / "keys" / "ssh_host_ed25519_key.pub"))
+        local = xm.parent / "upload.csv"
+        local.write_bytes(csv_rows(8))
+        with SftpTransport.connect("127.0.0.1", server.port, agency, keys.client, fp) as t:
+            assert {e.name for e in t.list("")} == {"outbox", "deliveries"}
+            t.put(local, "outbox/101001_000001/upload.csv")
+            with pytest.raises(Exception):
+                t.put(local, "deliveries/x.csv")  # deliveries are read only
+    finally:
+        server.stop()
+    intake(xm)
+    fed.settle_all()
+    with opened(fed.province) as p:
+        [b] = list_bundles(p.conn, res)
+    assert b.handler == f"sftp:{agency}" and b.provider == agency
+
+
+def test_an_addressed_message_reaches_its_node_only(tmp_path):
+    from fjshare.node.emit import emit
+
+    fed = build(tmp_path, cities=("350200", "350100", "350300"))
+    try:
+        with opened(fed.cities["350200"]) as c:
+            sent = emit(c, kind="message", channel="to/350100", documents=[{"type": "hello"}])
+        fed.settle_all()
+        with opened(fed.cities["350100"]) as fz, opened(fed.cities["350300"]) as pt:
+            assert fz.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (sent.bundle_id,)).fetchone()
+            assert not pt.conn.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (sent.bundle_id,)).fetchone()
+    finally:
+        fed.stop_server()
+
+
+def test_the_province_refuses_data_a_city_signs_for_an_agency_outside_it(fed):
+    """A node may only sign for agencies in its jurisdiction (DESIGN §4, Art 41)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fjshare.packaging.bag import BundleWriter
+    from fjshare.packaging.manifest import Column, Provider, Resource as MR, Stream, derive_bundle_id
+    from fjshare import ids
+
+    xm = fed.cities["350200"]
+    fuzhou_agency = ids.make_uscc("350102", "MB777777")
+    with opened(xm) as c:
+        bid = derive_bundle_id("forged")
+        w = BundleWriter(xm / "work" / bid)
+        pq.write_table(pa.table({"x": ["1"]}), w.data_path("part-0000.parquet"))
+        w.finish(bundle_id=bid, kind="data", created=c.clock.now(), stream=Stream("350200", "data/109001/000001", 1, None),
+                 handler="operator", signer_node="350200", signing_key=c.keys.signing,
+                 provider=Provider(fuzhou_agency, "福州某局", "350102"),
+                 resource=MR("109001/000001", "unconditional", "append"), schema=[Column("x", "string")], rows=1)
+    up = fed.province / "exchange" / "350200" / "up"
+    (xm / "work" / bid).rename(up / bid)
+    [report] = fed.province_round()
+    assert report.quarantined == [bid]
+    reason = next((fed.province / "quarantine" / "inbox").glob("*.reason.txt")).read_text(encoding="utf-8")
+    assert "outside-jurisdiction" in reason and "350102" in reason

@@ -22,6 +22,7 @@ from fjshare.federation.mailbox import DOWN, UP
 from fjshare.federation.transport.sftp_server import Account, Area
 from fjshare.node.context import NodeContext
 from fjshare.node.trustview import load_trust_store
+from fjshare.state.db import transaction
 from fjshare.trust.keys import parse_ssh_public_key
 
 log = logging.getLogger("fjshare.sftp")
@@ -67,4 +68,20 @@ class NodeAccounts:
         for d in (outbox, deliveries, empty):
             d.mkdir(parents=True, exist_ok=True)
         return Account(username, empty, writable=False,
-                       areas={"outbox": Area(outbox, True), "deliveries": Area(deliveries, False)})
+                       areas={"outbox": Area(outbox, True), "deliveries": Area(deliveries, False)},
+                       on_write=lambda path: self.record_upload(username, path))
+
+    def record_upload(self, account: str, path: Path) -> None:
+        """Remember who supplied an outbox file; intake names them as the bundle's handler."""
+        ctx = NodeContext.open(self.home, clock=Clock.from_env())
+        try:
+            if not path.is_relative_to(ctx.home.outbox):
+                return
+            with transaction(ctx.conn):
+                ctx.conn.execute(
+                    "INSERT INTO uploads (path, account, at) VALUES (?,?,?) "
+                    "ON CONFLICT(path) DO UPDATE SET account = excluded.account, at = excluded.at",
+                    (path.relative_to(ctx.home.outbox).as_posix(), account, ctx.now()),
+                )
+        finally:
+            ctx.close()

@@ -193,3 +193,14 @@ MIGRATIONS.append(
     ALTER TABLE bundles ADD COLUMN received_from TEXT
     """
 )
+
+MIGRATIONS.append(
+    # 3: who uploaded each outbox file over SFTP (the bundle's handler, DESIGN §4).
+    """
+    CREATE TABLE uploads (
+        path     TEXT PRIMARY KEY,   -- relative to HOME/outbox
+        account  TEXT NOT NULL,      -- the SFTP account (the agency's code)
+        at       TEXT NOT NULL
+    )
+    """
+)

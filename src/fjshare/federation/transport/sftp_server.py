@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import paramiko
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED, SFTP_PERMISSION_DENIED
@@ -79,6 +79,9 @@ class Account:
     root: Path
     writable: bool | frozenset[str] = True
     areas: Mapping[str, Area] = field(default_factory=dict)
+    #: Called with the real path of every file this account finished writing (closed after a
+    #: write, or renamed into place), so the node can record who supplied it (the handler).
+    on_write: Callable[[Path], None] | None = None
 
 
 class AccountResolver(Protocol):
@@ -181,11 +184,12 @@ def _attrs(name: str, st: os.stat_result) -> paramiko.SFTPAttributes:
 class _Handle(paramiko.SFTPHandle):
     """An open file: positional reads and writes on a raw descriptor; fsync on close if written."""
 
-    def __init__(self, fd: int, flags: int) -> None:
+    def __init__(self, fd: int, flags: int, on_close: Callable[[], None] | None = None) -> None:
         super().__init__(flags)
         self.fd = fd
         self.append = bool(flags & os.O_APPEND)
         self.dirty = False
+        self.on_close = on_close
 
     def read(self, offset: int, length: int) -> bytes | int:
         try:
@@ -226,6 +230,11 @@ class _Handle(paramiko.SFTPHandle):
                 os.fsync(self.fd)
         finally:
             os.close(self.fd)
+        if self.dirty and self.on_close is not None:
+            try:
+                self.on_close()
+            except Exception:  # recording must never break the transfer
+                log.exception("recording an upload failed")
 
 
 class JailedSFTP(paramiko.SFTPServerInterface):
@@ -332,9 +341,20 @@ class JailedSFTP(paramiko.SFTPServerInterface):
             if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
                 os.close(fd)
                 raise _Deny(SFTP_FAILURE)
-            return _Handle(fd, flags)
+            return _Handle(fd, flags, self._written(real) if write else None)
 
         return self._guard(run)
+
+    def _written(self, real: Path) -> Callable[[], None] | None:
+        hook = self.account.on_write
+        return None if hook is None else (lambda: hook(real))
+
+    def _renamed(self, dst: Path) -> None:
+        if self.account.on_write is not None and dst.is_file():
+            try:
+                self.account.on_write(dst)
+            except Exception:
+                log.exception("recording an upload failed")
 
     def remove(self, path: str) -> int:
         def run() -> int:
@@ -355,6 +375,7 @@ class JailedSFTP(paramiko.SFTPServerInterface):
             if os.path.lexists(dst):
                 return SFTP_FAILURE
             os.rename(src, dst)
+            self._renamed(dst)
             return SFTP_OK
 
         return self._guard(run)
@@ -367,6 +388,7 @@ class JailedSFTP(paramiko.SFTPServerInterface):
             dst = self._resolve(newpath, write=True, missing_ok=True)
             os.rename(src, dst)
             _fsync_dir(dst.parent)
+            self._renamed(dst)
             return SFTP_OK
 
         return self._guard(run)

@@ -157,10 +157,13 @@ def take_file(ctx: NodeContext, f: OutboxFile, *, check_identifiers: bool, handl
         return IntakeOutcome(rel, f.agency, resource.code, "duplicate", bundle_id,
                              detail=f"same bytes as {earlier['source']} (bundle {bundle_id}); archived as {dest.name}")
     with transaction(ctx.conn):
+        uploader = ctx.conn.execute("SELECT account FROM uploads WHERE path = ?", (rel,)).fetchone()
+        supplied_by = f"sftp:{uploader['account']}" if uploader else (handler or ctx.actor.label())
+        ctx.conn.execute("DELETE FROM uploads WHERE path = ?", (rel,))
         cur = ctx.conn.execute(
             """INSERT INTO intake (source, agency, resource, source_sha256, size, bundle_id, state, handler, seen_at, updated_at)
                VALUES (?,?,?,?,?,?,'seen',?,?,?)""",
-            (rel, f.agency, resource.code, digest, f.size, bundle_id, handler or ctx.actor.label(), now, now),
+            (rel, f.agency, resource.code, digest, f.size, bundle_id, supplied_by, now, now),
         )
     fault("intake.seen")
     row = ctx.conn.execute("SELECT * FROM intake WHERE id = ?", (cur.lastrowid,)).fetchone()
