@@ -68,7 +68,8 @@ def test_a_file_dropped_at_a_county_agency_becomes_queryable_at_the_province(tmp
         for p in (city, province):
             p.send_signal(signal.SIGTERM)
         outs = [p.communicate(timeout=30) for p in (city, province)]
-    assert city.returncode == 0 and province.returncode == 0
+    assert city.returncode == 0, outs[0][1]
+    assert province.returncode == 0, outs[1][1]
     assert "stopped" in outs[0][1]
     events = [json.loads(line) for line in outs[1][1].splitlines() if line.startswith("{")]
     assert any(e["message"].startswith("mailbox") for e in events)

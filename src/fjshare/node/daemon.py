@@ -49,6 +49,9 @@ def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("paramiko").setLevel(logging.WARNING)
+    # paramiko logs every dropped connection (a port probe, a load balancer's health check) as an
+    # error with a traceback, one record per line; refusals that matter are logged by fjshare.sftp.
+    logging.getLogger("fjshare.sftp.ssh").setLevel(logging.CRITICAL)
 
 
 class _Wake(FileSystemEventHandler):
@@ -115,7 +118,13 @@ class Daemon:
         observer = Observer()
         observer.schedule(_Wake(self.wake), str(ctx.home.outbox), recursive=True)
         if ctx.config.tier == "province":
-            observer.schedule(_Wake(self.wake), str(ctx.home.exchange), recursive=True)
+            # Only the mailbox folders themselves: bundle directories come and go inside them
+            # (cities admitted later are seen by the poll).
+            for row in ctx.conn.execute("SELECT code FROM peers WHERE role = 'child'"):
+                for sub in ("up", "up/acks"):
+                    folder = ctx.home.exchange / row["code"] / sub
+                    if folder.is_dir():
+                        observer.schedule(_Wake(self.wake), str(folder), recursive=False)
         observer.start()
         try:
             next_poll = 0.0
@@ -130,8 +139,11 @@ class Daemon:
                     break
                 self.wake.wait(timeout=max(0.05, min(poll, next_poll - time.monotonic())))
         finally:
-            observer.stop()
-            observer.join(timeout=5)
+            try:
+                observer.stop()
+                observer.join(timeout=5)
+            except Exception as e:  # watchdog can trip over a watched folder removed meanwhile
+                log.debug("stopping the outbox watch: %r", e)
             if self.server is not None:
                 self.server.stop()
             _event("stopped", code=ctx.config.code)
