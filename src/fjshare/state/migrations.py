@@ -204,3 +204,65 @@ MIGRATIONS.append(
     )
     """
 )
+
+MIGRATIONS.append(
+    # 4: the catalogue system (Ch.3, Art 45): full entries, review workflow, search, collection catalogue.
+    """
+    ALTER TABLE resources ADD COLUMN metadata_id TEXT;
+    ALTER TABLE resources ADD COLUMN provider_name TEXT;
+    ALTER TABLE resources ADD COLUMN region_code TEXT;
+    ALTER TABLE resources ADD COLUMN topic TEXT;
+    ALTER TABLE resources ADD COLUMN attribute TEXT;
+    ALTER TABLE resources ADD COLUMN registrar TEXT;
+    ALTER TABLE resources ADD COLUMN reviewed_at TEXT;
+    ALTER TABLE resources ADD COLUMN published_at TEXT;
+    ALTER TABLE resources ADD COLUMN basis_confirmed_by TEXT;
+    ALTER TABLE resources ADD COLUMN basis_confirmed_at TEXT;
+    ALTER TABLE resources ADD COLUMN pending TEXT;
+    CREATE INDEX resources_facets ON resources (status, share_type, region_code, agency, topic);
+
+    -- Pre-tokenised text of each entry (CJK characters and their pairs, words, codes): SQLite's
+    -- tokenizers do not segment Chinese, and trigram cannot match two-character terms (人口, 婚姻).
+    CREATE VIRTUAL TABLE catalogue_fts USING fts5(tokens, code UNINDEXED, tokenize = 'unicode61 remove_diacritics 0');
+
+    -- Every workflow transition (Art 16, 18): who, when, from which state to which, with comment.
+    CREATE TABLE catalogue_history (
+        id        INTEGER PRIMARY KEY,
+        code      TEXT NOT NULL,
+        revision  INTEGER NOT NULL,
+        from_state TEXT,
+        to_state  TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        comment   TEXT,
+        at        TEXT NOT NULL
+    );
+    CREATE INDEX catalogue_history_code ON catalogue_history (code);
+
+    -- The collection catalogue (Art 6-8): data items each agency collects, with the basis.
+    CREATE TABLE collection_items (
+        id         INTEGER PRIMARY KEY,
+        item       TEXT NOT NULL,
+        agency     TEXT NOT NULL,
+        basis      TEXT NOT NULL,
+        resource   TEXT,                     -- the resource the item is shared from, if any
+        status     TEXT NOT NULL,            -- declared | confirmed | adjusted | refused
+        note       TEXT,
+        declared_by TEXT NOT NULL,
+        declared_at TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TEXT
+    );
+    CREATE INDEX collection_items_item ON collection_items (item);
+
+    -- The other catalogues of Art 45(3): users, application systems, databases, certificates/licences.
+    CREATE TABLE catalogue_other (
+        kind     TEXT NOT NULL,             -- user | system | database | licence
+        code     TEXT NOT NULL,
+        name     TEXT NOT NULL,
+        agency   TEXT,
+        fields   TEXT NOT NULL,             -- JSON
+        updated  TEXT NOT NULL,
+        PRIMARY KEY (kind, code)
+    )
+    """
+)
