@@ -90,38 +90,25 @@ def validate_resource(r: Resource) -> None:
 
 
 def add_resource(conn: sqlite3.Connection, r: Resource, *, at: str) -> None:
-    """Insert a published entry. Raises BadInput (invalid), Refused (code taken) or NotFound (agency)."""
+    """Insert a published entry (the operator's shortcut). Raises BadInput, Refused (code taken), NotFound."""
+    from fjshare.catalogue.store import upsert_entry
+
     validate_resource(r)
-    if conn.execute("SELECT 1 FROM agencies WHERE code = ?", (r.agency,)).fetchone() is None:
+    agency = conn.execute("SELECT name, region FROM agencies WHERE code = ?", (r.agency,)).fetchone()
+    if agency is None:
         raise NotFound(f"agency {r.agency} is not registered at this node", hint="register it with `node agency add` first")
     if conn.execute("SELECT 1 FROM resources WHERE code = ?", (r.code,)).fetchone():
         raise Refused(f"resource {r.code} is already registered", hint="choose another sequence number, or revise the entry")
-    entry = dict(r.entry)
-    entry.update(
-        resource_code=r.code,
-        name=r.name,
-        provider_code=r.agency,
-        share_type=r.share_type,
-        items=r.schema_dicts(),
-        update_mode=r.update_mode,
-        key=list(r.key),
-        legal_basis=r.legal_basis,
-        status=r.status,
-        origin_node=r.origin_node,
-        on_invalid=r.on_invalid,
-    )
-    region = conn.execute("SELECT region FROM agencies WHERE code = ?", (r.agency,)).fetchone()
-    entry.setdefault("region_code", region["region"] if region else None)
-    conn.execute(
-        """INSERT INTO resources (code, agency, name, share_type, update_mode, items, key_items, legal_basis,
-                                  on_invalid, status, revision, origin_node, entry, created, updated)
-           VALUES (?,?,?,?,?,?,?,?,?,?,1,?,?,?,?)""",
-        (
-            r.code, r.agency, r.name, r.share_type, r.update_mode, json.dumps(r.schema_dicts(), ensure_ascii=False),
-            json.dumps(list(r.key)), r.legal_basis, r.on_invalid, r.status, r.origin_node,
-            json.dumps(entry, ensure_ascii=False), at, at,
-        ),
-    )
+    entry = {
+        "abstract": r.name, "attribute": "department", "format": "数据库", "update_cycle": "irregular",
+        "share_modes": [] if r.share_type == "none" else ["query"], "keywords": [],
+        **r.entry,
+        "resource_code": r.code, "name": r.name, "provider_code": r.agency, "provider_name": agency["name"],
+        "region_code": agency["region"], "share_type": r.share_type, "items": r.schema_dicts(),
+        "update_mode": r.update_mode, "key": list(r.key), "legal_basis": r.legal_basis, "on_invalid": r.on_invalid,
+    }
+    entry.setdefault("metadata_id", f"{r.origin_node}-{r.code}")
+    upsert_entry(conn, entry, status="published", revision=1, origin_node=r.origin_node, at=at)
 
 
 def entry_document(r: Resource, *, revision: int = 1) -> dict:

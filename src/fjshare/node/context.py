@@ -37,6 +37,11 @@ class Actor:
     def is_operator(self) -> bool:
         return self.agency is None
 
+    @property
+    def roles(self) -> frozenset[str]:
+        """A user may hold several roles (stored comma-separated), e.g. registrar and reviewer."""
+        return frozenset(r for r in (self.role or "").split(",") if r)
+
     def label(self) -> str:
         if self.is_operator:
             return f"{OPERATOR}:{self.name}"
@@ -92,7 +97,7 @@ class NodeContext:
                 hint="pass --user NAME (or set FJSHARE_USER); Art 35 requires identity authentication for sharing",
             )
         actor = self.actor
-        if roles and actor.role not in roles:
+        if roles and not (actor.roles & set(roles)):
             raise Refused(
                 f"user {actor.name} has role {actor.role!r}; this needs {' or '.join(roles)}",
                 hint="ask the node operator to register a user with that role",

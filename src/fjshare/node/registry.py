@@ -119,8 +119,12 @@ class User:
 
 def add_user(ctx: NodeContext, name: str, *, agency: str, role: str, system: bool = False) -> User:
     """Register a person or application system of an agency (Art 35). Raises BadInput/NotFound/Refused."""
-    if role not in ROLES:
-        raise BadInput(f"unknown role {role!r}", hint=f"roles are: {', '.join(ROLES)}")
+    roles = [r.strip() for r in role.split(",") if r.strip()]
+    unknown = [r for r in roles if r not in ROLES]
+    if not roles or unknown:
+        raise BadInput(f"unknown role {', '.join(unknown) or role!r}",
+                       hint=f"roles are: {', '.join(ROLES)} (several may be given, comma separated)")
+    role = ",".join(dict.fromkeys(roles))
     if not name or not name.strip() or any(c.isspace() or c in "/\\:" for c in name):
         raise BadInput(f"user name {name!r} must be one word without spaces, slashes or colons")
     ag = get_agency(ctx, agency)
@@ -131,7 +135,7 @@ def add_user(ctx: NodeContext, name: str, *, agency: str, role: str, system: boo
     user_keys.save(_issued_keys_dir(ctx, kind, name))
     cert = certs.issue(
         ctx.keys.signing, ctx.config.code, kind=kind, code=name, name=name, sign_key=user_keys.verify_key,
-        roles=[role], region=ag.region, validity_days=USER_CERT_DAYS, not_before=ctx.clock.now(),
+        roles=roles, region=ag.region, validity_days=USER_CERT_DAYS, not_before=ctx.clock.now(),
     )
     at = ctx.now()
     with transaction(ctx.conn):

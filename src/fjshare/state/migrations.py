@@ -241,6 +241,8 @@ MIGRATIONS.append(
     -- The collection catalogue (Art 6-8): data items each agency collects, with the basis.
     CREATE TABLE collection_items (
         id         INTEGER PRIMARY KEY,
+        uid        TEXT NOT NULL UNIQUE,     -- <origin node>:<n>, the federation-wide identity
+        origin_node TEXT NOT NULL,
         item       TEXT NOT NULL,
         agency     TEXT NOT NULL,
         basis      TEXT NOT NULL,

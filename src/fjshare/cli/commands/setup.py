@@ -81,8 +81,9 @@ def user_group() -> None:
 @user_group.command("add")
 @click.argument("name")
 @click.option("--agency", required=True, help="USCC of the user's agency.")
-@click.option("--role", type=click.Choice(registry.ROLES), required=True,
-              help="registrar/reviewer (catalogue, Art 18), admin (information administrator, Art 24), analyst.")
+@click.option("--role", required=True,
+              help="registrar/reviewer (catalogue, Art 18), admin (information administrator, Art 24), analyst; "
+                   "several comma separated.")
 @click.option("--system", is_flag=True, help="An application system rather than a person (Art 35).")
 @pass_session
 def user_add(session: Session, name: str, agency: str, role: str, system: bool) -> None:

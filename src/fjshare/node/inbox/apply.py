@@ -8,13 +8,13 @@ the bundle, so the store and what it says never disagree.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Callable
 
 from fjshare.errors import BadBundle
 from fjshare.node.context import NodeContext
+from fjshare.catalogue.store import set_status, upsert_entry
 from fjshare.node.emit import read_documents
 from fjshare.node.setup import store_certificate
 from fjshare.node.trustview import NodeTrustView
@@ -74,31 +74,42 @@ def _prepare_registry(ctx: NodeContext, vb: VerifiedBundle, trust: NodeTrustView
 
 
 def _prepare_catalogue(ctx: NodeContext, vb: VerifiedBundle) -> Applier:
+    """Entries travel city -> province -> every city; the newer revision wins; withdrawals are tombstones."""
     origin = vb.manifest.stream.origin
     docs = read_documents(vb.path)
     for doc in docs:
+        if doc.get("type") == "collection":
+            continue
+        if doc.get("action") == "withdraw":
+            continue
         entry = doc["entry"]
         region = entry.get("region_code")
         if region and not ctx.divisions.in_jurisdiction(origin, region):
             raise _outside(origin, f"catalogue entry {entry['resource_code']} of region {region}")
+        agency = ctx.conn.execute("SELECT node FROM agencies WHERE code = ?", (entry.get("provider_code"),)).fetchone()
+        if agency is not None and agency["node"] != origin:
+            raise _outside(origin, f"catalogue entry {entry['resource_code']} of agency {entry['provider_code']}, "
+                                   f"which is registered at node {agency['node']}")
 
     def apply(conn: sqlite3.Connection, dest: Path) -> None:
         for doc in docs:
-            e = doc["entry"]
-            conn.execute(
-                """INSERT INTO resources (code, agency, name, share_type, update_mode, items, key_items, legal_basis,
-                                          on_invalid, status, revision, origin_node, entry, created, updated)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-                   ON CONFLICT(code) DO UPDATE SET agency = excluded.agency, name = excluded.name,
-                       share_type = excluded.share_type, update_mode = excluded.update_mode, items = excluded.items,
-                       key_items = excluded.key_items, legal_basis = excluded.legal_basis, status = excluded.status,
-                       revision = excluded.revision, entry = excluded.entry, updated = excluded.updated
-                   WHERE excluded.revision >= resources.revision AND resources.origin_node = excluded.origin_node""",
-                (e["resource_code"], e["provider_code"], e["name"], e["share_type"], e["update_mode"],
-                 json.dumps(e["items"], ensure_ascii=False), json.dumps(e.get("key") or []), e.get("legal_basis"),
-                 e.get("on_invalid", "quarantine"), e.get("status", "published"), int(doc.get("revision", 1)),
-                 origin, json.dumps(e, ensure_ascii=False), ctx.now(), ctx.now()),
-            )
+            if doc.get("type") == "collection":
+                from fjshare.node.collection import apply_document
+
+                apply_document(conn, doc, origin=origin, at=ctx.now())
+                continue
+            code = doc.get("code") or doc["entry"]["resource_code"]
+            row = conn.execute("SELECT revision, origin_node FROM resources WHERE code = ?", (code,)).fetchone()
+            if row is not None and row["origin_node"] != origin:
+                continue  # an entry belongs to the node that registered it
+            revision = int(doc.get("revision", 1))
+            if doc.get("action") == "withdraw":
+                if row is not None and revision >= row["revision"]:
+                    set_status(conn, code, "withdrawn", at=ctx.now())
+                continue
+            if row is None or revision >= row["revision"]:
+                upsert_entry(conn, doc["entry"], status=doc["entry"].get("status", "published"), revision=revision,
+                             origin_node=origin, at=ctx.now())
     return apply
 
 
