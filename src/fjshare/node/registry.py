@@ -122,7 +122,7 @@ def add_user(ctx: NodeContext, name: str, *, agency: str, role: str, system: boo
     roles = [r.strip() for r in role.split(",") if r.strip()]
     unknown = [r for r in roles if r not in ROLES]
     if not roles or unknown:
-        raise BadInput(f"unknown role {', '.join(unknown) or role!r}",
+        raise BadInput(f"unknown role {', '.join(unknown) or repr(role)}",
                        hint=f"roles are: {', '.join(ROLES)} (several may be given, comma separated)")
     role = ",".join(dict.fromkeys(roles))
     if not name or not name.strip() or any(c.isspace() or c in "/\\:" for c in name):

@@ -1,0 +1,237 @@
+"""Catalogue search (DESIGN §7, Art 45): Chinese text including two-character terms, codes, facets."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from fjshare import ids
+from fjshare.catalogue import search as cs
+from fjshare.errors import UsageError
+from fjshare.state.db import connect, transaction
+
+MINZHENG = ids.make_uscc("350203", "MB010001")   # 厦门市思明区民政局
+GONGAN = ids.make_uscc("350200", "MB020002")     # 厦门市公安局
+TONGJI = ids.make_uscc("350100", "MB030003")     # 福州市统计局
+NOW = "2024-05-01T00:00:00Z"
+
+
+def entry(code: str, name: str, *, abstract: str = "", keywords: list[str] | None = None,
+          items: list[dict] | None = None, provider: str = MINZHENG, provider_name: str = "厦门市思明区民政局",
+          region: str = "350203", share_type: str = "unconditional", topic: str = "民政") -> dict:
+    return {
+        "resource_code": code, "name": name, "abstract": abstract or f"{name}的摘要",
+        "keywords": keywords or [], "items": items or [{"name": "id", "type": "string"}],
+        "provider_code": provider, "provider_name": provider_name, "region_code": region,
+        "topic": topic, "share_type": share_type,
+    }
+
+
+def put(conn: sqlite3.Connection, e: dict, *, status: str = "published") -> None:
+    """Write the resources row and index it, as the catalogue store does, in one transaction."""
+    with transaction(conn):
+        conn.execute(
+            """INSERT INTO resources (code, agency, name, share_type, update_mode, items, status, origin_node,
+                                      entry, created, updated, provider_name, region_code, topic)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+               ON CONFLICT(code) DO UPDATE SET name = excluded.name, entry = excluded.entry,
+                   status = excluded.status, agency = excluded.agency, region_code = excluded.region_code,
+                   topic = excluded.topic, share_type = excluded.share_type, provider_name = excluded.provider_name""",
+            (e["resource_code"], e["provider_code"], e["name"], e["share_type"], "append",
+             json.dumps(e["items"], ensure_ascii=False), status, "350200", json.dumps(e, ensure_ascii=False),
+             NOW, NOW, e["provider_name"], e["region_code"], e["topic"]),
+        )
+        cs.index_entry(conn, e)
+
+
+def codes(result: cs.SearchResult) -> set[str]:
+    return {h["code"] for h in result.hits}
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> sqlite3.Connection:
+    c = connect(tmp_path / "state.db", create=True)
+    put(c, entry("101001/000001", "常住人口信息", keywords=["户籍", "人口"],
+                 items=[{"name": "id_number", "type": "id_number", "label": "公民身份号码"},
+                        {"name": "household", "type": "string", "label": "户籍地址"}],
+                 provider=GONGAN, provider_name="厦门市公安局", region="350200", topic="公共安全"))
+    put(c, entry("101001/000002", "机关工作人员名录", abstract="在编工作人员的基本情况",
+                 provider=TONGJI, provider_name="福州市统计局", region="350100", topic="综合政务",
+                 share_type="conditional"))
+    put(c, entry("102003/000001", "婚姻登记信息", abstract="结婚登记和离婚登记记录",
+                 items=[{"name": "marriage_date", "type": "date", "label": "登记日期"}]))
+    put(c, entry("102003/000002", "收养登记信息", abstract="收养关系成立与解除的登记"))
+    put(c, entry("102003/000003", "流动人口婚育证明", abstract="流动人口的婚姻生育证明", share_type="conditional"))
+    return c
+
+
+def test_tokens_are_characters_and_pairs_codes_and_words() -> None:
+    assert cs.tokenize("人口 婚姻登记") == ["人口", "人", "口", "婚姻", "姻登", "登记", "婚", "姻", "登", "记"]
+    assert cs.tokenize("101001/000001") == ["101001ǂ000001", "101001", "000001"]
+    assert cs.tokenize("ID_Number GDP数据") == ["id", "number", "gdp", "数据", "数", "据"]
+
+
+def test_two_character_term_finds_its_pair_only(conn) -> None:
+    r = cs.search(conn, "人口")
+    assert codes(r) == {"101001/000001", "102003/000003"}
+    assert "101001/000002" not in codes(r)          # 人员 is not 人口
+    assert codes(cs.search(conn, "婚姻")) == {"102003/000001", "102003/000003"}
+
+
+def test_one_character_term(conn) -> None:
+    assert codes(cs.search(conn, "婚")) == {"102003/000001", "102003/000003"}
+
+
+def test_longer_phrase_must_occur_together(conn) -> None:
+    assert codes(cs.search(conn, "婚姻登记")) == {"102003/000001"}
+    assert codes(cs.search(conn, "常住人口信息")) == {"101001/000001"}
+    # every character pair of 人口登记 occurs somewhere, but not together: no match
+    assert cs.search(conn, "人口登记").total == 0
+
+
+def test_terms_are_anded(conn) -> None:
+    assert codes(cs.search(conn, "登记 收养")) == {"102003/000002"}
+    assert codes(cs.search(conn, "登记")) == {"102003/000001", "102003/000002"}
+
+
+def test_code_search_whole_partial_and_class(conn) -> None:
+    assert codes(cs.search(conn, "101001/000002")) == {"101001/000002"}
+    assert codes(cs.search(conn, "１０１００１／０００００２")) == {"101001/000002"}   # full-width
+    assert codes(cs.search(conn, "102003/00000")) == {"102003/000001", "102003/000002", "102003/000003"}
+    assert codes(cs.search(conn, "101001")) == {"101001/000001", "101001/000002"}
+
+
+def test_item_names_and_chinese_labels_are_searched(conn) -> None:
+    assert codes(cs.search(conn, "公民身份号码")) == {"101001/000001"}
+    assert codes(cs.search(conn, "id_number")) == {"101001/000001"}
+    assert codes(cs.search(conn, "marriage")) == {"102003/000001"}
+    assert codes(cs.search(conn, "户籍")) == {"101001/000001"}              # keyword and label
+
+
+def test_abstract_and_provider_name_are_searched(conn) -> None:
+    assert codes(cs.search(conn, "离婚")) == {"102003/000001"}
+    assert codes(cs.search(conn, "统计局")) == {"101001/000002"}
+
+
+def test_name_match_ranks_above_abstract_match(conn) -> None:
+    put(conn, entry("102004/000001", "儿童福利机构信息", abstract="机构情况，含收养儿童的人数与去向"))
+    hits = cs.search(conn, "收养").hits
+    assert [h["code"] for h in hits] == ["102003/000002", "102004/000001"]
+    assert hits[0]["score"] > hits[1]["score"] > 0
+
+
+def test_facets_count_all_matches_not_just_the_page(conn) -> None:
+    r = cs.search(conn, "信息", limit=1)
+    assert r.total == 3 and len(r.hits) == 1
+    assert dict(r.facets["provider"]) == {MINZHENG: 2, GONGAN: 1}
+    assert dict(r.facets["share_type"]) == {"unconditional": 3}
+    assert dict(r.facets["region"]) == {"350203": 2, "350200": 1}
+    assert r.facets["topic"][0] == ("民政", 2)
+    assert r.provider_names[GONGAN] == "厦门市公安局"
+    assert r.to_dict()["facets"]["provider"][0] == {"value": MINZHENG, "count": 2, "name": "厦门市思明区民政局"}
+
+
+def test_facet_filters(conn) -> None:
+    assert codes(cs.search(conn, "人口", facets={"share_type": "conditional"})) == {"102003/000003"}
+    assert codes(cs.search(conn, "信息", facets={"provider": GONGAN})) == {"101001/000001"}
+    assert codes(cs.search(conn, "", facets={"topic": "综合政务"})) == {"101001/000002"}
+    assert codes(cs.search(conn, "", facets={"share_type": ["conditional", "none"]})) == {
+        "101001/000002", "102003/000003"}
+
+
+def test_region_filter_takes_in_lower_divisions(conn) -> None:
+    assert codes(cs.search(conn, "", facets={"region": "350203"})) == {"102003/000001", "102003/000002", "102003/000003"}
+    assert cs.search(conn, "", facets={"region": "350200"}).total == 4       # the city and its county
+    assert cs.search(conn, "", facets={"region": "350000"}).total == 5       # the whole province
+    assert cs.search(conn, "", facets={"region": "350100"}).total == 1
+
+
+def test_browse_without_text_lists_by_code(conn) -> None:
+    r = cs.search(conn, "")
+    assert r.total == 5 and [h["code"] for h in r.hits] == sorted(codes(r))
+    assert all(h["score"] is None for h in r.hits)
+
+
+def test_drafts_are_not_found_by_default(conn) -> None:
+    put(conn, entry("103001/000001", "人口普查数据"), status="draft")
+    assert "103001/000001" not in codes(cs.search(conn, "人口普查"))
+    assert codes(cs.search(conn, "人口普查", statuses=("draft", "submitted"))) == {"103001/000001"}
+    assert codes(cs.search(conn, "人口普查", statuses=None)) == {"103001/000001"}
+    with pytest.raises(UsageError):
+        cs.search(conn, "人口", statuses=("deleted",))
+
+
+def test_update_reindexes_and_unindex_removes(conn) -> None:
+    put(conn, entry("102003/000002", "收养关系登记信息", abstract="收养"))
+    assert codes(cs.search(conn, "收养关系")) == {"102003/000002"}
+    put(conn, entry("102003/000002", "殡葬服务信息", abstract="殡葬"))
+    assert cs.search(conn, "收养").total == 0
+    assert codes(cs.search(conn, "殡葬")) == {"102003/000002"}
+    assert conn.execute("SELECT count(*) FROM catalogue_fts").fetchone()[0] == 5
+    with transaction(conn):
+        cs.unindex(conn, "102003/000002")
+    assert cs.search(conn, "殡葬").total == 0
+
+
+def test_reindex_all_rebuilds_from_the_entries(conn) -> None:
+    with transaction(conn):
+        conn.execute("DELETE FROM catalogue_fts")
+    assert cs.search(conn, "人口").total == 0
+    with transaction(conn):
+        assert cs.reindex_all(conn) == 5
+    assert codes(cs.search(conn, "人口")) == {"101001/000001", "102003/000003"}
+    assert codes(cs.search(conn, "公民身份号码")) == {"101001/000001"}
+
+
+def test_index_entry_joins_the_callers_transaction(conn) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    cs.index_entry(conn, entry("109001/000001", "临时条目"))
+    conn.execute("ROLLBACK")
+    assert conn.execute("SELECT count(*) FROM catalogue_fts WHERE code = '109001/000001'").fetchone()[0] == 0
+
+
+def test_colliding_hash_slots_keep_both_entries(conn, monkeypatch) -> None:
+    monkeypatch.setattr(cs, "_slot", lambda code: 12345)
+    with transaction(conn):
+        cs.index_entry(conn, entry("201001/000001", "甲乙"))
+        cs.index_entry(conn, entry("201001/000002", "丙丁"))
+        cs.index_entry(conn, entry("201001/000001", "戊己"))
+    rows = dict(conn.execute("SELECT code, tokens FROM catalogue_fts WHERE rowid BETWEEN 12345 AND 12352"))
+    assert set(rows) == {"201001/000001", "201001/000002"}
+    assert "戊己" in rows["201001/000001"]
+
+
+@pytest.mark.parametrize("text", [
+    '"', '"人口', '***', '人口*', 'NEAR(人口 婚姻)', 'tokens:人口', 'code:101001', 'AND', 'OR NOT',
+    "'; DROP TABLE resources; --", '^人口', '{tokens}: x', '(((', '人口" OR "婚姻', '\x00', 'ǂ',
+])
+def test_fts_syntax_in_the_query_is_text_never_an_operator(conn, text) -> None:
+    try:
+        r = cs.search(conn, text)
+    except UsageError as e:
+        assert "nothing to search for" in str(e)
+    else:
+        assert r.total <= 5
+    assert conn.execute("SELECT count(*) FROM resources").fetchone()[0] == 5
+
+
+def test_quoted_phrase_query_is_searched_as_text(conn) -> None:
+    assert codes(cs.search(conn, '"婚姻登记"')) == {"102003/000001"}
+    # OR is the word "or" (which no entry contains), not the operator: nothing matches
+    assert cs.search(conn, '人口" OR "婚姻').total == 0
+    assert codes(cs.search(conn, '人口 婚姻')) == {"102003/000003"}
+
+
+def test_bad_arguments_are_usage_errors(conn) -> None:
+    for call in (
+        lambda: cs.search(conn, "人口", facets={"colour": "red"}),
+        lambda: cs.search(conn, "人口", facets={"region": "35"}),
+        lambda: cs.search(conn, "人口", limit=-1),
+        lambda: cs.search(conn, "人" * 501),
+        lambda: cs.search(conn, " ".join(f"w{i}" for i in range(40))),
+    ):
+        with pytest.raises(UsageError):
+            call()
