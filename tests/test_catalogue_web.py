@@ -234,6 +234,37 @@ def test_app_answers_503_when_the_database_goes_missing(tmp_path):
     assert seen == ["503 Service Unavailable"] and "目录暂不可用" in body.decode("utf-8")
 
 
+def test_browse_is_paginated_twenty_to_a_page(tmp_path):
+    db = tmp_path / "state.db"
+    _seed(db)
+    conn = connect(db)
+    with transaction(conn):
+        for n in range(2, 27):  # 25 more published entries: 27 in all
+            e = dict(POPULATION, resource_code=f"101002/{n:06d}", name=f"人口专题信息{n}", metadata_id=f"M{n}")
+            conn.execute(
+                """INSERT INTO resources (code, agency, name, share_type, update_mode, items, status, origin_node,
+                                          entry, created, updated, provider_name, region_code, topic)
+                   VALUES (?,?,?,?,?,'[]','published','350200',?,'t','t',?,?,?)""",
+                (e["resource_code"], e["provider_code"], e["name"], e["share_type"], e["update_mode"],
+                 json.dumps(e, ensure_ascii=False), e["provider_name"], e["region_code"], e["topic"]),
+            )
+            index_entry(conn, e)
+    conn.close()
+    app = make_app(db)
+
+    def page(query: str) -> str:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/search", "QUERY_STRING": query}
+        return b"".join(app(environ, lambda status, headers: None)).decode("utf-8")
+
+    first, second = page(""), page("page=2")
+    assert "目录共 <strong>27</strong> 条" in first and "第 1 / 2 页" in first and "page=2" in first
+    assert first.count('class="hit"') == 20 and second.count('class="hit"') == 7
+    assert "第 2 / 2 页" in second and "上一页" in second and "下一页" not in second
+    assert "人口专题信息26" in second and "人口专题信息26" not in first
+    topic = page("topic=" + _q("公安") + "&page=2")  # filters survive paging
+    assert "第 2 / 2 页" in topic and "page=1" in topic and "topic=%E5%85%AC%E5%AE%89" in topic
+
+
 # --- a real browser -----------------------------------------------------------------------------------
 
 

@@ -9,12 +9,13 @@ over the same tokens.
 The token scheme (one scheme for entries and queries):
 
 * **CJK runs** (Han, kana, Hangul; text is NFKC-normalised first) give every adjacent pair of
-  characters, in order, then every character: 常住人口 -> ``常住 住人 人口 常 住 人 口``. The
+  characters, in order, then the last character alone: 常住人口 -> ``常住 住人 人口 口``. The
   bigrams of one run sit at consecutive positions, so a query run of two or more characters
   becomes an FTS5 *phrase* of its bigrams (婚姻登记 -> ``"婚姻 姻登 登记"``), which matches only
-  where those characters occur together; a single character (人) matches its unigram. Unigrams
-  and bigrams of different runs are never adjacent in a way that lets a phrase of bigrams
-  straddle two runs.
+  where those characters occur together. A single character (婚) is a prefix query (``"婚"*``):
+  every character of a run starts a bigram or is the run's last, so the prefix finds them all
+  without indexing every character twice. A phrase of bigrams cannot straddle two runs: the
+  last character of the first run (one character, never a bigram) sits between them.
 * **Words** (runs of other letters and digits) are lowercased; ``id_number`` gives ``id``
   ``number`` (unicode61 would split at ``_`` anyway), queried as a phrase with a prefix on the
   last word.
@@ -77,8 +78,7 @@ def _normalise(text: str) -> str:
 
 
 def _cjk_tokens(run: str) -> list[str]:
-    bigrams = [run[i : i + 2] for i in range(len(run) - 1)]
-    return bigrams + list(run)
+    return [run[i : i + 2] for i in range(len(run) - 1)] + [run[-1]]
 
 
 def _code_token(classification: str, sequence: str) -> str:
@@ -89,7 +89,7 @@ def tokenize(text: str) -> list[str]:
     """The index tokens of ``text`` (see the module docstring for the scheme).
 
     >>> tokenize("常住人口 101001/000001 ID_number")
-    ['常住', '住人', '人口', '常', '住', '人', '口', '101001ǂ000001', '101001', '000001', 'id', 'number']
+    ['常住', '住人', '人口', '口', '101001ǂ000001', '101001', '000001', 'id', 'number']
     """
     tokens: list[str] = []
     text = _normalise(text)
@@ -242,7 +242,7 @@ def _plain_clauses(text: str) -> list[str]:
         if m[1]:
             flush()
             run = m[1]
-            clauses.append(_quote(run if len(run) == 1 else " ".join(_cjk_tokens(run)[: len(run) - 1])))
+            clauses.append(_quote(run) + "*" if len(run) == 1 else _quote(" ".join(_cjk_tokens(run)[:-1])))
         else:
             if words and not _WORD_JOINERS.fullmatch(text[last_end : m.start()] or "_"):
                 flush()
