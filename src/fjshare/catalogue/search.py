@@ -36,6 +36,7 @@ time, so a workflow change needs no reindex to be filtered correctly.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import re
 import sqlite3
@@ -362,6 +363,8 @@ _HIT_COLUMNS = (
     "r.code, r.name, json_extract(r.entry, '$.abstract') AS abstract, r.agency AS provider_code, r.provider_name,"
     " r.region_code, r.share_type, r.topic, r.status"
 )
+_HIT_KEYS = ("code", "name", "abstract", "provider_code", "provider_name", "region_code", "share_type", "topic",
+             "status")
 
 
 def search(
@@ -377,65 +380,85 @@ def search(
 
     ``facets`` filters by facet name -> value (or values, any of which may match): ``provider``
     (USCC), ``region`` (a division code; a city takes in its counties, the province everything),
-    ``share_type``, ``topic``. Empty ``text`` browses: every entry that passes the filters, by
-    code. Hits are ranked by bm25 (``score``: higher is better), then by code.
+    ``share_type``, ``topic``. The facet counts are those of all matches after the filters.
+    Empty ``text`` browses: every entry that passes the filters, by code. Hits are ranked by
+    bm25 (``score``: higher is better), then by code.
 
-    Raises UsageError for a query with no searchable term (only punctuation, say), an unknown
-    facet or status, a malformed region, or a bad ``limit``/``offset``.
+    Read-only; needs no transaction. Raises UsageError for a query with no searchable term (only
+    punctuation, say), an unknown facet or status, a malformed region, or a bad ``limit``/``offset``.
     """
     if not 0 <= limit <= MAX_LIMIT or offset < 0:
         raise UsageError(f"limit must be 0..{MAX_LIMIT} and offset 0 or more")
     where, args = _filters(facets, statuses)
-    expression = match_expression(text) if text.strip() else None
-    if text.strip() and expression is None:
+    if not text.strip():
+        return _browse(conn, where, args, limit, offset)
+    expression = match_expression(text)
+    if expression is None:
         raise UsageError(
             f"nothing to search for in {text!r}",
             hint="give words, Chinese text or a resource code (punctuation and operators are ignored)",
         )
-    if expression is None:
-        source = "resources r"
-        source_args: list[Any] = []
-        score = "NULL"
-        order = "r.code"
-    else:
-        # The FTS table drives the join (CROSS JOIN fixes the order); resources is probed by code.
-        source = "catalogue_fts f CROSS JOIN resources r ON r.code = f.code"
-        where.insert(0, "catalogue_fts MATCH ?")
-        source_args = [expression]
-        score = "-f.rank"
-        order = "f.rank, r.code"
-    cond = " WHERE " + " AND ".join(where) if where else ""
+    # One pass over the matches gives the rank, the total and the facets. The FTS table drives the
+    # join (CROSS JOIN fixes the order); resources is probed by code for status and facet columns.
+    cond = "".join(f" AND {w}" for w in where)
     try:
-        page = conn.execute(
-            f"SELECT {_HIT_COLUMNS}, {score} AS score FROM {source}{cond} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*source_args, *args, limit, offset],
+        matches = conn.execute(
+            "SELECT f.rank, r.code, r.agency, r.region_code, r.share_type, r.topic, r.provider_name"
+            f" FROM catalogue_fts f CROSS JOIN resources r ON r.code = f.code WHERE catalogue_fts MATCH ?{cond}",
+            [expression, *args],
         ).fetchall()
-        facet_rows = conn.execute(
-            f"SELECT r.agency, r.region_code, r.share_type, r.topic, r.provider_name FROM {source}{cond}",
-            [*source_args, *args],
-        ).fetchall()
-    except sqlite3.OperationalError as e:  # a query the expression builder let through by mistake
+    except sqlite3.OperationalError as e:  # an expression the builder should never have produced
         raise UsageError(f"cannot search for {text!r}: {e}") from None
-    counters = {name: Counter() for name in FACETS}
+    counters: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
+    provider, region, share_type, topic = (counters[n] for n in ("provider", "region", "share_type", "topic"))
     names: dict[str, str] = {}
-    for agency, region, share_type, topic, provider_name in facet_rows:
-        counters["provider"][agency] += 1
-        counters["region"][region] += 1
-        counters["share_type"][share_type] += 1
-        counters["topic"][topic] += 1
-        if provider_name and agency not in names:
-            names[agency] = provider_name
-    result_facets = {
+    for m in matches:
+        provider[m[2]] += 1
+        region[m[3]] += 1
+        share_type[m[4]] += 1
+        topic[m[5]] += 1
+        if m[6] and m[2] not in names:
+            names[m[2]] = m[6]
+    top = heapq.nsmallest(offset + limit, matches, key=lambda m: (m[0], m[1]))[offset:]
+    hits = _hits(conn, [m[1] for m in top], {m[1]: m[0] for m in top})
+    return SearchResult(total=len(matches), hits=hits, facets=_sorted_facets(counters), provider_names=names)
+
+
+def _hits(conn: sqlite3.Connection, codes: list[str], ranks: dict[str, float] | None) -> list[dict[str, Any]]:
+    """The hit dicts of ``codes``, in that order; ``score`` is minus the bm25 rank (None: browsing)."""
+    if not codes:
+        return []
+    rows = conn.execute(
+        f"SELECT {_HIT_COLUMNS} FROM resources r WHERE r.code IN ({', '.join('?' * len(codes))})", codes
+    ).fetchall()
+    by_code = {row[0]: dict(zip(_HIT_KEYS, tuple(row))) for row in rows}
+    hits = []
+    for code in codes:
+        hit = by_code[code]
+        hit["score"] = round(-ranks[code], 4) if ranks is not None else None
+        hits.append(hit)
+    return hits
+
+
+def _browse(conn: sqlite3.Connection, where: list[str], args: list[Any], limit: int, offset: int) -> SearchResult:
+    cond = " WHERE " + " AND ".join(where) if where else ""
+    codes = [r[0] for r in conn.execute(
+        f"SELECT r.code FROM resources r{cond} ORDER BY r.code LIMIT ? OFFSET ?", [*args, limit, offset])]
+    counters: dict[str, Counter[str]] = {}
+    for name, column in FACETS.items():
+        counters[name] = Counter(dict(conn.execute(
+            f"SELECT r.{column}, count(*) FROM resources r{cond} GROUP BY r.{column}", args).fetchall()))
+    total = sum(counters["share_type"].values())  # share_type is NOT NULL: every row is counted once
+    names = dict(conn.execute(
+        f"SELECT r.agency, max(r.provider_name) FROM resources r{cond} GROUP BY r.agency", args).fetchall())
+    names = {k: v for k, v in names.items() if v}
+    return SearchResult(total=total, hits=_hits(conn, codes, None), facets=_sorted_facets(counters),
+                        provider_names=names)
+
+
+def _sorted_facets(counters: Mapping[str, Counter[str]]) -> dict[str, list[tuple[str, int]]]:
+    """Most frequent first, then by value; entries without the field are not a facet value."""
+    return {
         name: sorted(((v, n) for v, n in c.items() if v is not None and v != ""), key=lambda p: (-p[1], p[0]))
         for name, c in counters.items()
     }
-    hits = []
-    for row in page:
-        hit = {k: row[k] for k in row.keys()} if isinstance(row, sqlite3.Row) else dict(
-            zip(("code", "name", "abstract", "provider_code", "provider_name", "region_code", "share_type",
-                 "topic", "status", "score"), row)
-        )
-        if hit["score"] is not None:
-            hit["score"] = round(hit["score"], 4)
-        hits.append(hit)
-    return SearchResult(total=len(facet_rows), hits=hits, facets=result_facets, provider_names=names)
