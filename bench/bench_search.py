@@ -36,9 +36,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fjshare import ids
 from fjshare.catalogue import search as cs
@@ -339,7 +340,7 @@ def main() -> None:
         report["merge_large"] = bench_merge(large, gen_large, codes_large, args.delta_large, repeat=3, seed=4)
         ratio = report["merge_large"]["per_entry_us"] / report["merge_small"]["per_entry_us"]
         report["merge_ratio"] = ratio
-        print(f"\nmerge a delta (upsert row + reindex, half changes, half new, one transaction):")
+        print("\nmerge a delta (upsert row + reindex, half changes, half new, one transaction):")
         print(f"  {args.delta_small:,} into {args.small:,}:   {report['merge_small']['per_entry_us']:.0f} us/entry "
               f"(runs {', '.join(f'{x:.0f}' for x in report['merge_small']['runs_us'])})")
         print(f"  {args.delta_large:,} into {args.large:,}: {report['merge_large']['per_entry_us']:.0f} us/entry "

@@ -206,3 +206,34 @@ def test_exports_dcat_xml_csv(staffed, run_cli, tmp_path):
     rdflib = pytest.importorskip("rdflib")
     g = rdflib.Graph().parse(data=(tmp_path / "c.jsonld").read_text(encoding="utf-8"), format="json-ld")
     assert any(str(o) == "思明区婚姻登记信息" for o in g.objects())
+
+
+def test_node_serve_shows_the_catalogue_in_chinese(staffed, run_cli, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.parse
+    import urllib.request
+
+    _publish(run_cli, staffed, _file(tmp_path, ENTRY.format(agency=SIMING_AGENCY)))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FJSHARE_")}
+    proc = subprocess.Popen([sys.executable, "-m", "fjshare.cli", "--home", str(staffed), "serve", "--listen",
+                             f"127.0.0.1:{port}"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        page = None
+        for _ in range(100):
+            try:
+                url = f"http://127.0.0.1:{port}/search?q=" + urllib.parse.quote("婚姻")
+                page = urllib.request.urlopen(url, timeout=2).read().decode("utf-8")
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert page is not None and "101001/000101" in page and "登记信息" in page and "厦门市节点" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -42,8 +42,9 @@ import re
 import sqlite3
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from fjshare.errors import UsageError
 
@@ -292,18 +293,16 @@ class SearchResult:
     provider_names: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` form."""
-        return {
-            "total": self.total,
-            "hits": self.hits,
-            "facets": {
-                name: [
-                    {"value": v, "count": n, **({"name": self.provider_names[v]} if name == "provider" and v in self.provider_names else {})}
-                    for v, n in pairs
-                ]
-                for name, pairs in self.facets.items()
-            },
-        }
+        """The ``--json`` form: facet values as ``{"value", "count"}`` objects, providers with ``name``."""
+        facets: dict[str, list[dict[str, Any]]] = {}
+        for name, pairs in self.facets.items():
+            facets[name] = []
+            for value, count in pairs:
+                item: dict[str, Any] = {"value": value, "count": count}
+                if name == "provider" and value in self.provider_names:
+                    item["name"] = self.provider_names[value]
+                facets[name].append(item)
+        return {"total": self.total, "hits": self.hits, "facets": facets}
 
 
 def _filters(
@@ -434,7 +433,9 @@ def _hits(conn: sqlite3.Connection, codes: list[str], ranks: dict[str, float] | 
     by_code = {row[0]: dict(zip(_HIT_KEYS, tuple(row))) for row in rows}
     hits = []
     for code in codes:
-        hit = by_code[code]
+        hit = by_code.get(code)
+        if hit is None:  # removed by another connection between the two statements
+            continue
         hit["score"] = round(-ranks[code], 4) if ranks is not None else None
         hits.append(hit)
     return hits

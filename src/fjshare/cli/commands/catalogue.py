@@ -266,8 +266,9 @@ def serve_cmd(session: Session, listen: str) -> None:
 
     ctx = session.ctx()
     host, _, port = listen.rpartition(":")
-    server = web.serve(ctx.home.state_db, host or "127.0.0.1", int(port))
-    note(f"catalogue of {ctx.config.name} at http://{host or '127.0.0.1'}:{server.server_port}/  (Ctrl-C stops)")
+    server = web.serve(ctx.home.state_db, host or "127.0.0.1", int(port), title=f"{ctx.config.name} 政务信息资源目录",
+                       divisions=ctx.divisions)
+    note(f"catalogue of {ctx.config.name} at {server.url}  (Ctrl-C stops)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
