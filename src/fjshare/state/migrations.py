@@ -268,3 +268,16 @@ MIGRATIONS.append(
     )
     """
 )
+
+MIGRATIONS.append(
+    # 5: official holidays and adjusted working days loaded by the operator (sharing deadlines, Art 25-27).
+    """
+    CREATE TABLE calendar_years (
+        year      INTEGER PRIMARY KEY,
+        holidays  TEXT NOT NULL,    -- JSON list of ISO dates off work
+        workdays  TEXT NOT NULL,    -- JSON list of ISO dates worked although a weekend (调休)
+        source    TEXT NOT NULL,
+        loaded_at TEXT NOT NULL
+    )
+    """
+)
