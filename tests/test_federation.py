@@ -331,3 +331,38 @@ def test_the_province_refuses_data_a_city_signs_for_an_agency_outside_it(fed):
     assert report.quarantined == [bid]
     reason = next((fed.province / "quarantine" / "inbox").glob("*.reason.txt")).read_text(encoding="utf-8")
     assert "outside-jurisdiction" in reason and "350102" in reason
+
+
+def test_a_city_subscribes_to_another_citys_unconditional_resource(tmp_path):
+    from fjshare.errors import Refused
+    from fjshare.node import registry
+    from fjshare.node.subscriptions import subscribe
+    from fjshare import ids
+
+    fed = build(tmp_path, cities=("350200", "350100"))
+    try:
+        xm, fz = fed.cities["350200"], fed.cities["350100"]
+        agency, res = agency_with_resource(xm, "350200")
+        _, secret = agency_with_resource(xm, "350200", resource="101001/000002", share_type="conditional",
+                                         basis="《条例》", org="MB010002")
+        drop(xm, agency, res, "a.csv", csv_rows(12))
+        intake(xm)
+        fed.settle_all()
+        assert rows_at(fz, res) == 0  # the catalogue entry is there, the data is not
+        fz_agency = ids.make_uscc("350102", "MB030003")
+        with opened(fz) as c:
+            registry.add_agency(c, fz_agency, name="福州市某局", region="350102")
+            registry.add_user(c, "fz-analyst", agency=fz_agency, role="analyst")
+        with opened(fz, "fz-analyst") as c:
+            subscribe(c, res)
+            with pytest.raises(Refused) as e:
+                subscribe(c, secret)
+            assert "grant" in str(e.value)
+        fed.settle_all()
+        assert rows_at(fz, res) == 12
+        drop(xm, agency, res, "b.csv", csv_rows(3, start=500))  # new bundles follow
+        intake(xm)
+        fed.settle_all()
+        assert rows_at(fz, res) == 15
+    finally:
+        fed.stop_server()

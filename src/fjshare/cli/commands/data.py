@@ -166,3 +166,13 @@ def query_cmd(session: Session, resource: str, where: tuple[str, ...], columns: 
     else:
         click.echo(text.rstrip("\n"))
         note(f"({t.num_rows:,} rows)")
+
+
+@cli.command("subscribe")
+@click.argument("resource")
+@pass_session
+def subscribe_cmd(session: Session, resource: str) -> None:
+    """👤 Have a resource's bundles sent to this node (unconditional at once; conditional under a grant)."""
+    from fjshare.node.subscriptions import subscribe
+
+    note(subscribe(session.ctx(), resource))

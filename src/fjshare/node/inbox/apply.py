@@ -38,7 +38,22 @@ def prepare(ctx: NodeContext, vb: VerifiedBundle, trust: NodeTrustView) -> Appli
         return _prepare_catalogue(ctx, vb)
     if kind == "revocation":
         return _prepare_revocations(ctx, vb, trust)
+    if kind == "message" and vb.manifest.stream.channel == f"to/{ctx.config.code}":
+        return _prepare_messages(ctx, vb)
     return _nothing
+
+
+def _prepare_messages(ctx: NodeContext, vb: VerifiedBundle) -> Applier:
+    """Messages addressed to this node. Types this node does not handle yet are stored, not applied."""
+    from fjshare.node.subscriptions import prepare_subscription
+
+    origin = vb.manifest.stream.origin
+    appliers = [prepare_subscription(ctx, d, origin) for d in read_documents(vb.path) if d.get("type") == "subscribe"]
+
+    def apply(conn: sqlite3.Connection, dest: Path) -> None:
+        for a in appliers:
+            a(conn, dest)
+    return apply
 
 
 def _outside(origin: str, what: str) -> BadBundle:
