@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 import tomllib
@@ -166,3 +167,24 @@ def test_every_command_has_help(run_cli):
 
     walk(cli, [])
     assert run_cli("--help").code == 0
+
+
+def test_an_agency_registration_and_its_registry_bundle_commit_together(city_home, run_cli):
+    """Killed between placing the bundle and recording it, nothing is half done; the retry is clean."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import XIAMEN_AGENCY
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FJSHARE_")}
+    args = [sys.executable, "-m", "fjshare.cli", "--home", str(city_home), "agency", "add", XIAMEN_AGENCY,
+            "--name", "厦门市公安局", "--region", "350200"]
+    assert subprocess.run(args, env={**env, "FJSHARE_FAULT": "store.moved"}).returncode == -9
+    assert XIAMEN_AGENCY not in run_cli("--home", city_home, "agency", "list", "--json").out
+    assert subprocess.run(args, env=env, capture_output=True).returncode == 0
+    bundles = json.loads(run_cli("--home", city_home, "bundles", "--json").out)
+    registry = [b for b in bundles if b["kind"] == "registry"]
+    assert [b["seq"] for b in registry] == [1, 2]
+    for b in registry:
+        assert run_cli("--home", city_home, "verify", city_home / b["path"]).code == 0

@@ -89,10 +89,8 @@ def validate_resource(r: Resource) -> None:
         )
 
 
-def add_resource(conn: sqlite3.Connection, r: Resource, *, at: str) -> None:
-    """Insert a published entry (the operator's shortcut). Raises BadInput, Refused (code taken), NotFound."""
-    from fjshare.catalogue.store import upsert_entry
-
+def build_entry(conn: sqlite3.Connection, r: Resource) -> dict:
+    """The full DESIGN §7 entry of an operator's shortcut registration. Raises BadInput, Refused, NotFound."""
     validate_resource(r)
     agency = conn.execute("SELECT name, region FROM agencies WHERE code = ?", (r.agency,)).fetchone()
     if agency is None:
@@ -108,7 +106,16 @@ def add_resource(conn: sqlite3.Connection, r: Resource, *, at: str) -> None:
         "update_mode": r.update_mode, "key": list(r.key), "legal_basis": r.legal_basis, "on_invalid": r.on_invalid,
     }
     entry.setdefault("metadata_id", f"{r.origin_node}-{r.code}")
+    return entry
+
+
+def add_resource(conn: sqlite3.Connection, r: Resource, *, at: str) -> dict:
+    """Insert a published entry (the operator's shortcut); return it. Raises what :func:`build_entry` raises."""
+    from fjshare.catalogue.store import upsert_entry
+
+    entry = build_entry(conn, r)
     upsert_entry(conn, entry, status="published", revision=1, origin_node=r.origin_node, at=at)
+    return entry
 
 
 def entry_document(r: Resource, *, revision: int = 1) -> dict:

@@ -164,16 +164,20 @@ def publish(ctx: NodeContext, code: str) -> Working:
             f"entry {code} is {w.entry['share_type']}: its legal basis must be confirmed by the digital office before "
             "publication (Art 4, 21)", hint=f"the node operator runs `node catalogue confirm-basis {code}`")
     next_state(w.state, "publish", code)
-    with transaction(ctx.conn):
-        upsert_entry(ctx.conn, w.entry, status="published", revision=w.revision, origin_node=ctx.config.code,
+    revision, entry = w.revision, dict(w.entry)
+
+    def record(conn) -> None:
+        upsert_entry(conn, entry, status="published", revision=revision, origin_node=ctx.config.code,
                      at=ctx.now(), registrar=w.registrar)
-        ctx.conn.execute("UPDATE resources SET pending = NULL, basis_confirmed_by = ? WHERE code = ?",
-                         (w.basis_confirmed_by, code))
+        conn.execute("UPDATE resources SET pending = NULL, basis_confirmed_by = ? WHERE code = ?",
+                     (w.basis_confirmed_by, code))
         _history(ctx, w, w.state, "published")
-    stored = working_copy(ctx, code)
-    emit(ctx, kind="catalogue", channel="catalogue",
-         documents=[{"type": "resource", "action": "publish", "revision": stored.revision, "entry": stored.entry}])
-    return stored
+
+    # The published entry and its catalogue bundle (to the province and every city) commit together.
+    emit(ctx, kind="catalogue", channel="catalogue", records=record, documents=[{
+        "type": "resource", "action": "publish", "revision": revision,
+        "entry": {**entry, "status": "published", "revision": revision, "origin_node": ctx.config.code}}])
+    return working_copy(ctx, code)
 
 
 def withdraw(ctx: NodeContext, code: str, *, reason: str) -> Working:
@@ -183,8 +187,14 @@ def withdraw(ctx: NodeContext, code: str, *, reason: str) -> Working:
         _staff(ctx, "withdraw", w.entry["provider_code"])
     if not reason:
         raise Refused("a withdrawal states its reason", hint="pass --reason TEXT")
-    _move(ctx, w, "withdraw", reason)
-    emit(ctx, kind="catalogue", channel="catalogue",
+    before = w.state
+    w.state = next_state(w.state, "withdraw", code)
+
+    def record(conn) -> None:
+        _save(ctx, w)
+        _history(ctx, w, before, w.state, reason)
+
+    emit(ctx, kind="catalogue", channel="catalogue", records=record,  # a tombstone travels
          documents=[{"type": "resource", "action": "withdraw", "code": code, "revision": w.revision, "reason": reason}])
     return w
 

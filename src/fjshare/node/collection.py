@@ -15,7 +15,6 @@ import sqlite3
 from fjshare.errors import BadInput, NotFound, Refused
 from fjshare.node.context import NodeContext
 from fjshare.node.emit import emit
-from fjshare.state.db import transaction
 
 ACTIVE = ("declared", "confirmed", "adjusted")
 
@@ -73,16 +72,18 @@ def declare(ctx: NodeContext, item: str, *, basis: str, resource: str | None = N
                        f"{b['provider_name'] or ''}; share it from there (Art 11: base information is shared, not "
                        "collected again)")
     uid = _new_uid(ctx)
-    with transaction(ctx.conn):
-        ctx.conn.execute(
-            """INSERT INTO collection_items (uid, origin_node, item, agency, basis, resource, status, note, declared_by,
-                                             declared_at) VALUES (?,?,?,?,?,?,?,?,?,?)""",
-            (uid, ctx.config.code, item, actor.agency, basis, resource, "refused" if refusal else "declared", refusal,
-             actor.name, ctx.now()))
+    status = "refused" if refusal else "declared"
+    doc = {"type": "collection", "uid": uid, "item": item, "agency": actor.agency, "basis": basis,
+           "resource": resource, "status": status, "note": refusal, "declared_by": actor.name,
+           "declared_at": ctx.now(), "decided_by": None, "decided_at": None}
+
+    def record(conn: sqlite3.Connection) -> None:
+        apply_document(conn, doc, origin=ctx.config.code, at=doc["declared_at"])
         ctx.audit("collect.refused" if refusal else "collect.declare", item, agency=actor.agency, basis=basis,
                   reason=refusal)
-    doc = _document(ctx.conn, uid)
-    emit(ctx, kind="catalogue", channel="catalogue", documents=[doc])
+
+    # Refusals travel too: they are an Art 40(3) signal for the evaluation of the agency.
+    emit(ctx, kind="catalogue", channel="catalogue", documents=[doc], records=record)
     if refusal:
         raise Refused(refusal, hint="record the shared source in your business system instead of a new collection")
     return doc
@@ -98,14 +99,15 @@ def decide(ctx: NodeContext, uid: str, *, confirm: bool, note: str | None = None
         raise NotFound(f"no collection declaration {uid}", hint="`node collect list` shows them with their ids")
     if not confirm and not (note or agency):
         raise BadInput("an adjustment says what changes", hint="pass --note TEXT and/or --agency CODE")
-    with transaction(ctx.conn):
-        ctx.conn.execute(
-            "UPDATE collection_items SET status = ?, note = COALESCE(?, note), agency = COALESCE(?, agency), "
-            "decided_by = ?, decided_at = ? WHERE uid = ?",
-            ("confirmed" if confirm else "adjusted", note, agency, ctx.actor.label(), ctx.now(), uid))
+    doc = {**_document(ctx.conn, uid), "status": "confirmed" if confirm else "adjusted",
+           "note": note or row["note"], "agency": agency or row["agency"], "decided_by": ctx.actor.label(),
+           "decided_at": ctx.now()}
+
+    def record(conn: sqlite3.Connection) -> None:
+        apply_document(conn, doc, origin=row["origin_node"], at=doc["decided_at"])
         ctx.audit("collect.confirm" if confirm else "collect.adjust", uid, note=note, agency=agency)
-    doc = _document(ctx.conn, uid)
-    emit(ctx, kind="catalogue", channel="catalogue", documents=[doc])
+
+    emit(ctx, kind="catalogue", channel="catalogue", documents=[doc], records=record)
     return doc
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,15 +38,32 @@ class Emitted:
     recipients: list[str]
 
 
-def emit(ctx: NodeContext, *, kind: str, channel: str, documents: list[dict]) -> Emitted:
-    """Sign ``documents`` into the next bundle of this node's ``channel`` stream, store and queue it."""
+def emit(
+    ctx: NodeContext,
+    *,
+    kind: str,
+    channel: str,
+    documents: list[dict],
+    records: Callable[[sqlite3.Connection], None] | None = None,
+) -> Emitted:
+    """Sign ``documents`` into the next bundle of this node's ``channel`` stream, store and queue it.
+
+    ``records`` writes what the bundle announces (an agency, an entry, a decision) in the same
+    transaction that stores the bundle, so a crash can never leave one without the other. Check
+    everything that can be refused before calling: if ``records`` raises, nothing is recorded.
+    """
     with hold(ctx.home.locks / "emit.lock", what="emitting a bundle"):
         streams = store.StreamState(ctx.conn)
         origin = ctx.config.code
         seq = streams.head(origin, channel) + 1
         bundle_id = derive_bundle_id(origin, channel, str(seq))
         work = ctx.home.work / bundle_id
-        shutil.rmtree(work, ignore_errors=True)  # a run that died before committing left this
+        # A run that died before committing left these; the id names a stream position, not content,
+        # so an unrecorded bag for this position must never be taken for the new one.
+        shutil.rmtree(work, ignore_errors=True)
+        leftover = store.bundle_home(ctx.home, {"bundle_id": bundle_id, "kind": kind})
+        if leftover.exists() and not store.is_stored(ctx.conn, bundle_id):
+            shutil.rmtree(leftover)
         writer = BundleWriter(work)
         table = pa.table({"document": [json.dumps(d, ensure_ascii=False, sort_keys=True) for d in documents]},
                          schema=DOCUMENT_SCHEMA)
@@ -59,7 +78,9 @@ def emit(ctx: NodeContext, *, kind: str, channel: str, documents: list[dict]) ->
         manifest = json.loads(writer.bundle_json)["signed"]
         routed: list[str] = []
 
-        def queue_it(conn, dest: Path) -> None:
+        def queue_it(conn: sqlite3.Connection, dest: Path) -> None:
+            if records is not None:
+                records(conn)
             routed.extend(outbound.enqueue_routed(ctx, manifest, dest))
 
         dest = store.commit(ctx.conn, ctx.home, work, manifest, hashlib.sha256(writer.bundle_json).hexdigest(),

@@ -79,27 +79,28 @@ def admit(ctx: NodeContext, request_bytes: bytes, *, address: str | None = None)
     )
     host_pub = load_ssh_public_key(ctx.home.keys / "ssh_host_ed25519_key.pub")
     fp_client = ssh_fingerprint(req.ssh_key)
-    with transaction(ctx.conn):
-        store_certificate(ctx.conn, city_cert)
-        ctx.conn.execute(
+    def record(conn) -> None:
+        store_certificate(conn, city_cert)
+        conn.execute(
             """INSERT INTO peers (code, role, name, ssh_key, fingerprint, admitted) VALUES (?, 'child', ?, ?, ?, ?)
                ON CONFLICT(code) DO UPDATE SET name = excluded.name, ssh_key = excluded.ssh_key,
                    fingerprint = excluded.fingerprint, admitted = excluded.admitted""",
             (req.code, req.name, req.ssh_key, fp_client, ctx.now()),
         )
         # Everything broadcast so far reaches the new city too (catalogue, registry, revocations).
-        rows = ctx.conn.execute(
+        rows = conn.execute(
             "SELECT * FROM bundles WHERE channel IN ('catalogue', 'registry', 'revocations') AND origin != ?", (req.code,)
         ).fetchall()
         for b in rows:
-            ctx.conn.execute(
+            conn.execute(
                 """INSERT INTO outgoing (bundle_id, peer, kind, channel, origin, seq, path, enqueued_at)
                    VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING""",
                 (b["bundle_id"], req.code, b["kind"], b["channel"], b["origin"], b["seq"], b["path"], ctx.now()),
             )
         ctx.audit("node.admit", req.code, name=req.name, certificate=city_cert.serial, client_key=fp_client)
+
     mailbox.create(ctx.home.exchange / req.code)
-    emit(ctx, kind="registry", channel="registry", documents=[{
+    emit(ctx, kind="registry", channel="registry", records=record, documents=[{
         "type": "node", "code": req.code, "name": req.name, "certificate": city_cert.to_bytes().decode("utf-8"),
     }])
     adm = Admission(
@@ -185,12 +186,14 @@ def revoke_node(ctx: NodeContext, code: str, *, reason: str) -> RevocationList:
     else:
         rl = RevocationList.from_bytes(held["document"].encode("utf-8")).extended(root.signing, [entry],
                                                                                 issued_at=ctx.clock.now())
-    with transaction(ctx.conn):
-        ctx.conn.execute(
+    def record(conn) -> None:
+        conn.execute(
             """INSERT INTO revocation_lists (issuer, sequence, document) VALUES (?,?,?)
                ON CONFLICT(issuer) DO UPDATE SET sequence = excluded.sequence, document = excluded.document""",
             (rl.issuer_key_id, rl.sequence, rl.to_bytes().decode("utf-8")),
         )
         ctx.audit("node.revoke", code, key_id=row["key_id"], reason=reason, sequence=rl.sequence)
-    emit(ctx, kind="revocation", channel="revocations", documents=[{"list": rl.to_bytes().decode("utf-8")}])
+
+    emit(ctx, kind="revocation", channel="revocations", records=record,
+         documents=[{"list": rl.to_bytes().decode("utf-8")}])
     return rl

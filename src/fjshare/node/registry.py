@@ -60,25 +60,28 @@ def add_agency(ctx: NodeContext, code: str, *, name: str, region: str) -> Agency
     if ctx.conn.execute("SELECT 1 FROM agencies WHERE code = ?", (code,)).fetchone():
         raise Refused(f"agency {code} is already registered", hint="`node agency list` shows the registered agencies")
     agency_keys = NodeKeys.generate()
-    agency_keys.save(_issued_keys_dir(ctx, "agency", code))
+    agency_keys.save(_issued_keys_dir(ctx, "agency", code), overwrite=True)
     cert = certs.issue(
         ctx.keys.signing, node_code, kind="agency", code=code, name=name, sign_key=agency_keys.verify_key,
         box_key=agency_keys.box_public, region=region, validity_days=AGENCY_CERT_DAYS, not_before=ctx.clock.now(),
     )
     at = ctx.now()
-    with transaction(ctx.conn):
-        store_certificate(ctx.conn, cert)
-        ctx.conn.execute(
+
+    def record(conn) -> None:
+        store_certificate(conn, cert)
+        conn.execute(
             "INSERT INTO agencies (code, name, region, node, cert_serial, created) VALUES (?,?,?,?,?,?)",
             (code, name, region, node_code, cert.serial, at),
         )
         ctx.audit("agency.add", code, name=name, region=region, level=division.level, certificate=cert.serial)
-    ctx.home.outbox_dir(code).mkdir(parents=True, exist_ok=True)
-    # The registration travels on the registry stream: city -> province -> every city (DESIGN §6).
-    emit(ctx, kind="registry", channel="registry", documents=[{
+
+    # The registration and the bundle announcing it (registry stream: city -> province -> every
+    # city, DESIGN §6) are committed together.
+    emit(ctx, kind="registry", channel="registry", records=record, documents=[{
         "type": "agency", "code": code, "name": name, "region": region, "node": node_code,
         "certificate": cert.to_bytes().decode("utf-8"),
     }])
+    ctx.home.outbox_dir(code).mkdir(parents=True, exist_ok=True)
     return Agency(code, name, region, node_code, cert.serial, at)
 
 
