@@ -223,7 +223,25 @@ MIGRATIONS.append(
 
     -- Pre-tokenised text of each entry (CJK characters and their pairs, words, codes): SQLite's
     -- tokenizers do not segment Chinese, and trigram cannot match two-character terms (人口, 婚姻).
-    CREATE VIRTUAL TABLE catalogue_fts USING fts5(tokens, code UNINDEXED, tokenize = 'unicode61 remove_diacritics 0');
+    -- Contentless: the rowid encodes status and facet values (fjshare.catalogue.search), and
+    -- catalogue_search_rows maps it to the resource code and keeps the tokens a delete needs.
+    CREATE VIRTUAL TABLE catalogue_fts USING fts5(
+        name_tokens, other_tokens, content = '', columnsize = 0, tokenize = 'unicode61 remove_diacritics 0'
+    );
+    CREATE TABLE catalogue_search_rows (
+        rowid      INTEGER PRIMARY KEY,          -- = catalogue_fts rowid
+        code       TEXT NOT NULL UNIQUE,         -- resources.code
+        tokens     BLOB NOT NULL                 -- the indexed name and other tokens (zlib), for the delete
+    );
+    -- Dictionary ids of the facet values packed into catalogue_fts rowids; label: the provider's name.
+    CREATE TABLE catalogue_facet_values (
+        facet      TEXT NOT NULL,                -- topic | region | provider
+        value      TEXT NOT NULL,
+        id         INTEGER NOT NULL,
+        label      TEXT,
+        PRIMARY KEY (facet, value),
+        UNIQUE (facet, id)
+    );
 
     -- Every workflow transition (Art 16, 18): who, when, from which state to which, with comment.
     CREATE TABLE catalogue_history (
