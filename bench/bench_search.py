@@ -275,7 +275,8 @@ def bench_search(small: Path, large: Path, small_codes: list[str], large_codes: 
     return out
 
 
-def bench_merge(base: Path, gen: Generator, codes: list[str], delta: int, repeat: int, seed: int) -> dict[str, float]:
+def bench_merge(base: Path, gen: Generator, codes: list[str], delta: int, repeat: int, seed: int,
+                cache_mb: int = 0) -> dict[str, float]:
     rng = random.Random(seed)
     per_entry = []
     for k in range(repeat):
@@ -285,6 +286,8 @@ def bench_merge(base: Path, gen: Generator, codes: list[str], delta: int, repeat
         entries = [gen.entry(code) for code in changed] + [gen.entry() for _ in range(delta - delta // 2)]
         rng.shuffle(entries)
         conn = connect(work)
+        if cache_mb:  # the default page cache is 2 MB
+            conn.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
         t = time.perf_counter()
         with transaction(conn):
             for e in entries:
@@ -307,6 +310,8 @@ def main() -> None:
     ap.add_argument("--like-queries", type=int, default=20, help="LIKE scans per category at the large size")
     ap.add_argument("--delta-small", type=int, default=1000)
     ap.add_argument("--delta-large", type=int, default=10_000)
+    ap.add_argument("--cache-mb", type=int, default=0,
+                    help="page cache of the merging connection in MB (default: SQLite's 2 MB)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--keep", type=Path, help="build the catalogues in this directory and keep them")
     args = ap.parse_args()
@@ -336,11 +341,15 @@ def main() -> None:
                   f" {r['large']['median_ms']:7.2f}/{r['large']['p95_ms']:<8.2f} {r['ratio_large_small']:8.2f}"
                   f" {r['like_large']['median_ms']:13.1f} {r['like_speedup']:8.0f}x")
 
-        report["merge_small"] = bench_merge(small, gen_small, codes_small, args.delta_small, repeat=5, seed=3)
-        report["merge_large"] = bench_merge(large, gen_large, codes_large, args.delta_large, repeat=3, seed=4)
+        report["merge_small"] = bench_merge(small, gen_small, codes_small, args.delta_small, repeat=5, seed=3,
+                                            cache_mb=args.cache_mb)
+        report["merge_large"] = bench_merge(large, gen_large, codes_large, args.delta_large, repeat=3, seed=4,
+                                            cache_mb=args.cache_mb)
         ratio = report["merge_large"]["per_entry_us"] / report["merge_small"]["per_entry_us"]
         report["merge_ratio"] = ratio
-        print("\nmerge a delta (upsert row + reindex, half changes, half new, one transaction):")
+        report["cache_mb"] = args.cache_mb
+        print("\nmerge a delta (upsert row + reindex, half changes, half new, one transaction"
+              + (f", {args.cache_mb} MB page cache" if args.cache_mb else "") + "):")
         print(f"  {args.delta_small:,} into {args.small:,}:   {report['merge_small']['per_entry_us']:.0f} us/entry "
               f"(runs {', '.join(f'{x:.0f}' for x in report['merge_small']['runs_us'])})")
         print(f"  {args.delta_large:,} into {args.large:,}: {report['merge_large']['per_entry_us']:.0f} us/entry "

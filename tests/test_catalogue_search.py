@@ -122,7 +122,7 @@ def test_name_match_ranks_above_abstract_match(conn) -> None:
     put(conn, entry("102004/000001", "儿童福利机构信息", abstract="机构情况，含收养儿童的人数与去向"))
     hits = cs.search(conn, "收养").hits
     assert [h["code"] for h in hits] == ["102003/000002", "102004/000001"]
-    assert hits[0]["score"] > hits[1]["score"] > 0
+    assert hits[0]["score"] == cs.NAME_SCORE > hits[1]["score"] == cs.OTHER_SCORE > 0
 
 
 def test_facets_count_all_matches_not_just_the_page(conn) -> None:
@@ -172,7 +172,7 @@ def test_update_reindexes_and_unindex_removes(conn) -> None:
     put(conn, entry("102003/000002", "殡葬服务信息", abstract="殡葬"))
     assert cs.search(conn, "收养").total == 0
     assert codes(cs.search(conn, "殡葬")) == {"102003/000002"}
-    assert conn.execute("SELECT count(*) FROM catalogue_fts").fetchone()[0] == 5
+    assert conn.execute("SELECT count(*) FROM catalogue_search_rows").fetchone()[0] == 5
     with transaction(conn):
         cs.unindex(conn, "102003/000002")
     assert cs.search(conn, "殡葬").total == 0
@@ -180,7 +180,8 @@ def test_update_reindexes_and_unindex_removes(conn) -> None:
 
 def test_reindex_all_rebuilds_from_the_entries(conn) -> None:
     with transaction(conn):
-        conn.execute("DELETE FROM catalogue_fts")
+        conn.execute("INSERT INTO catalogue_fts (catalogue_fts) VALUES ('delete-all')")
+        conn.execute("DELETE FROM catalogue_search_rows")
     assert cs.search(conn, "人口").total == 0
     with transaction(conn):
         assert cs.reindex_all(conn) == 5
@@ -190,20 +191,81 @@ def test_reindex_all_rebuilds_from_the_entries(conn) -> None:
 
 def test_index_entry_joins_the_callers_transaction(conn) -> None:
     conn.execute("BEGIN IMMEDIATE")
-    cs.index_entry(conn, entry("109001/000001", "临时条目"))
+    put(conn, entry("109001/000001", "临时条目"))  # joins the open transaction
+    assert codes(cs.search(conn, "临时")) == {"109001/000001"}
     conn.execute("ROLLBACK")
-    assert conn.execute("SELECT count(*) FROM catalogue_fts WHERE code = '109001/000001'").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM catalogue_search_rows WHERE code = '109001/000001'").fetchone()[0] == 0
+    assert cs.search(conn, "临时").total == 0
 
 
-def test_colliding_hash_slots_keep_both_entries(conn, monkeypatch) -> None:
-    monkeypatch.setattr(cs, "_slot", lambda code: 12345)
-    with transaction(conn):
-        cs.index_entry(conn, entry("201001/000001", "甲乙"))
-        cs.index_entry(conn, entry("201001/000002", "丙丁"))
-        cs.index_entry(conn, entry("201001/000001", "戊己"))
-    rows = dict(conn.execute("SELECT code, tokens FROM catalogue_fts WHERE rowid BETWEEN 12345 AND 12352"))
-    assert set(rows) == {"201001/000001", "201001/000002"}
-    assert "戊己" in rows["201001/000001"]
+def test_an_entry_without_its_resources_row_is_not_indexed(conn) -> None:
+    with pytest.raises(UsageError), transaction(conn):
+        cs.index_entry(conn, entry("109001/000002", "没有行"))
+
+
+def test_new_rows_take_rising_rowids_and_rank_newest_first(conn) -> None:
+    put(conn, entry("201001/000001", "甲乙登记"))
+    put(conn, entry("201001/000002", "甲乙名录"))
+    rows = dict(conn.execute("SELECT code, rowid FROM catalogue_search_rows WHERE code LIKE '201001/%'"))
+    assert rows["201001/000002"] > rows["201001/000001"] > max(
+        r[0] for r in conn.execute("SELECT rowid FROM catalogue_search_rows WHERE code NOT LIKE '201001/%'"))
+    assert [h["code"] for h in cs.search(conn, "甲乙").hits] == ["201001/000002", "201001/000001"]
+    # a change of text only keeps the row (and its place); a facet change moves it to the top
+    put(conn, entry("201001/000001", "甲乙登记簿"))
+    assert conn.execute("SELECT rowid FROM catalogue_search_rows WHERE code = '201001/000001'").fetchone()[0] == rows[
+        "201001/000001"]
+    put(conn, entry("201001/000001", "甲乙登记簿", share_type="conditional"))
+    assert [h["code"] for h in cs.search(conn, "甲乙").hits] == ["201001/000001", "201001/000002"]
+
+
+def test_status_and_facet_changes_rekey_the_row(conn) -> None:
+    before = conn.execute("SELECT rowid FROM catalogue_search_rows WHERE code = '102003/000002'").fetchone()[0]
+    put(conn, entry("102003/000002", "收养登记信息", abstract="收养关系成立与解除的登记", share_type="none",
+                    region="350100", topic="社会保障"), status="withdrawn")
+    after = conn.execute("SELECT rowid FROM catalogue_search_rows WHERE code = '102003/000002'").fetchone()[0]
+    assert after != before
+    assert cs.search(conn, "收养").total == 0
+    r = cs.search(conn, "收养", statuses=("withdrawn",))
+    assert codes(r) == {"102003/000002"}
+    assert r.facets == {"provider": [(MINZHENG, 1)], "region": [("350100", 1)], "share_type": [("none", 1)],
+                        "topic": [("社会保障", 1)]}
+    assert codes(cs.search(conn, "收养", statuses=None, facets={"region": "350100", "share_type": "none"})) == {
+        "102003/000002"}
+    assert cs.search(conn, "收养", statuses=None, facets={"region": "350200"}).total == 0
+    # unchanged content and facets: the row is left as it is
+    put(conn, entry("102003/000002", "收养登记信息", abstract="收养关系成立与解除的登记", share_type="none",
+                    region="350100", topic="社会保障"), status="withdrawn")
+    assert conn.execute("SELECT rowid FROM catalogue_search_rows WHERE code = '102003/000002'").fetchone()[0] == after
+
+
+def test_filters_match_the_resources_columns(conn) -> None:
+    """The rowid-encoded filters give what the same filters on ``resources`` give (the browse path)."""
+    put(conn, entry("102005/000001", "登记信息汇总", region="350211", share_type="none", topic="综合政务",
+                    provider=TONGJI, provider_name="福州市统计局"), status="submitted")
+    for facets in ({}, {"region": "350200"}, {"region": ["350100", "350211"]}, {"region": "350000"},
+                   {"share_type": ["none", "conditional"]}, {"topic": ["民政", "综合政务"]},
+                   {"provider": [TONGJI, GONGAN]}, {"provider": "91350000NOSUCHONE"}, {"share_type": "other"}):
+        for statuses in (("published",), ("submitted", "published"), ("draft",), None):
+            found = cs.search(conn, "信息", facets=facets, statuses=statuses)
+            listed = cs.search(conn, "", facets=facets, statuses=statuses)
+            expected = {h["code"] for h in listed.hits if "信息" in h["name"] + (h["abstract"] or "")}
+            assert codes(found) == expected, (facets, statuses)
+            assert found.total == len(expected)
+
+
+def test_pages_run_through_both_tiers(conn) -> None:
+    put(conn, entry("102004/000001", "儿童福利机构信息", abstract="收养登记前的安置"))
+    put(conn, entry("102004/000002", "婚育证明补充信息", abstract="婚姻登记后的补充"))
+    hits = cs.search(conn, "登记", limit=10).hits
+    every = [h["code"] for h in hits]
+    assert set(every[:2]) == {"102003/000001", "102003/000002"}  # names match: the first tier
+    assert set(every[2:]) == {"102004/000001", "102004/000002"}
+    assert [h["score"] for h in hits] == [cs.NAME_SCORE] * 2 + [cs.OTHER_SCORE] * 2
+    for limit in (1, 2, 3):
+        paged = [h["code"] for o in range(0, 5, limit) for h in cs.search(conn, "登记", limit=limit, offset=o).hits]
+        assert paged == every, limit
+    assert cs.search(conn, "登记", limit=5, offset=4).hits == []
+    assert cs.search(conn, "登记", limit=0).total == 4
 
 
 @pytest.mark.parametrize("text", [

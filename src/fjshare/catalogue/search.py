@@ -25,26 +25,51 @@ The token scheme (one scheme for entries and queries):
   whole code matches the code token, a partial code (``101001/00``) is a prefix of it, and a bare
   ``101001`` is a word prefix that finds every code in that class.
 
-The name is indexed twice, which weights it over the abstract and the items in the bm25 rank.
+**The index.** ``catalogue_fts`` is a *contentless* FTS5 table with two columns, the name's
+tokens and the other text's (code, abstract, keywords, data items, provider name). Its rowid
+carries everything a query filters and counts on, so a search never reads ``resources`` for the
+matches or the page (the hits come from ``catalogue_search_rows``)::
 
-FTS rows are keyed by a rowid derived from the resource code (:func:`_slot`), so replacing or
-removing the index row of one entry is a point lookup, never a scan of the ``code`` column
-(which FTS5 cannot index). Status and the facet columns are read from ``resources`` at query
-time, so a workflow change needs no reindex to be filtered correctly.
+    status (3 bits) | sequence (27) | share_type (2) | topic (7) | region (10) | provider (14)
+
+Status is the top field, so a status filter is a rowid range FTS5 skips through. Topic, region
+and provider are dictionary ids (``catalogue_facet_values``, 0 = no value); share type and
+status have fixed ids. The low 33 bits are the *facet key*. The sequence numbers writes within a
+status: a new entry, or one whose status or facet values changed, takes the next number, so
+rows are written in rising rowid order and FTS5 can gather them in memory (it flushes a segment
+whenever a write goes below the previous one). A change of text alone keeps the rowid.
+Status and facet values are read from the entry's ``resources`` row when it is indexed, so every
+change to them must reindex the entry (``catalogue.store`` does, on every write).
+``catalogue_search_rows`` maps each rowid to its resource code, keeps what a hit shows and the
+tokens last indexed (a contentless delete must be given the original tokens).
+
+**Search.** One pass over the matches (``json_group_array`` of their facet keys) gives the exact
+total and the four facet counts, without a sorter and without touching any table row. The page
+then comes in *tiers*:
+
+1. entries whose **name** matches the whole query (``score`` :data:`NAME_SCORE`), then
+2. entries that match only through the other text (``score`` :data:`OTHER_SCORE`);
+
+within a tier, **newest first** (rowid descending: published before other statuses, then the
+most recently registered or re-keyed). A registrar looking up 婚姻登记 wants the entries *named*
+so before those that mention it in an abstract or a data item; bm25 over every match is what
+made the earlier design's latency grow with the number of matches. Each tier is an FTS5 query
+with ``ORDER BY rowid DESC LIMIT``, which FTS5 stops early; tier 2 is read off the first
+``offset + limit`` matches minus tier 1's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import heapq
 import json
 import re
+import secrets
 import sqlite3
 import unicodedata
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from fjshare.errors import UsageError
 
@@ -116,19 +141,38 @@ def _plain_tokens(text: str) -> list[str]:
 
 # --- the index ------------------------------------------------------------------------------------
 
-def _slot(code: str) -> int:
-    """The FTS rowid of ``code``: 62 bits of its BLAKE2b hash (a window of 8 absorbs collisions)."""
-    return int.from_bytes(hashlib.blake2b(code.encode("utf-8"), digest_size=8).digest(), "big") >> 2
+# The rowid of an entry's catalogue_fts row, most significant field first (63 bits, never negative):
+#   status (3) | sequence (27) | share_type (2) | topic (7) | region (10) | provider (14)
+# The bits below the sequence are the entry's *facet key*. The sequence numbers index writes within a
+# status: a new or re-keyed row takes the next one, so the rows a merge adds are written in rising
+# rowid order, which lets FTS5 gather them in memory instead of flushing a segment for each.
+_FIELDS: dict[str, tuple[int, int]] = {  # name -> (shift in the rowid, width in bits)
+    "provider": (0, 14),
+    "region": (14, 10),
+    "topic": (24, 7),
+    "share_type": (31, 2),
+    "sequence": (33, 27),
+    "status": (60, 3),
+}
+_FACET_BITS = 33  # the facet key: rowid & (2**33 - 1)
+_STATUS_SHIFT = 60
+# Fixed ids, published highest: newest first (descending rowid) lists published entries first when
+# every status is searched.
+_STATUS_IDS = {"withdrawn": 1, "draft": 2, "returned": 3, "submitted": 4, "approved": 5, "published": 6}
+_OTHER_STATUS = 0
+_SHARE_IDS = {"unconditional": 0, "conditional": 1, "none": 2}
+_SHARE_VALUES = {v: k for k, v in _SHARE_IDS.items()}
+_NO_SHARE = 3
+# Facets whose values get dictionary ids (catalogue_facet_values; 0 = the entry has no value).
+_DICTIONARY = ("topic", "region", "provider")
+# catalogue_facet_values row whose id is a random stamp, renewed on every change to the dictionary.
+_STAMP = ("", "")
 
 
-_SLOTS = 8
-
-
-def entry_text(entry: Mapping[str, Any]) -> str:
-    """The searchable text of a catalogue entry: code, name (twice), abstract, keywords, items, provider."""
-    parts: list[str] = [str(entry.get("resource_code") or entry.get("code") or "")]
-    name = str(entry.get("name") or "")
-    parts += [name, name, str(entry.get("abstract") or "")]
+def entry_texts(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """The searchable text of a catalogue entry: its name, and the rest (code, abstract, keywords,
+    data items, provider name)."""
+    parts: list[str] = [str(entry.get("resource_code") or entry.get("code") or ""), str(entry.get("abstract") or "")]
     keywords = entry.get("keywords") or []
     if isinstance(keywords, str):
         keywords = [keywords]
@@ -146,53 +190,155 @@ def entry_text(entry: Mapping[str, Any]) -> str:
             parts.append(str(item))
     parts.append(str(entry.get("provider_name") or ""))
     # A newline between fields keeps a CJK run from running on into the next field.
-    return "\n".join(p for p in parts if p)
+    return str(entry.get("name") or ""), "\n".join(p for p in parts if p)
+
+
+def _pack(name_tokens: str, other_tokens: str) -> bytes:
+    return zlib.compress(f"{name_tokens}\n{other_tokens}".encode(), 1)
+
+
+def _unpack(blob: bytes) -> tuple[str, str]:
+    name_tokens, _, other_tokens = zlib.decompress(blob).decode("utf-8").partition("\n")
+    return name_tokens, other_tokens
+
+
+def _field(name: str, rowid_expr: str = "rowid") -> str:
+    shift, bits = _FIELDS[name]
+    return f"(({rowid_expr} >> {shift}) & {(1 << bits) - 1})" if shift else f"({rowid_expr} & {(1 << bits) - 1})"
+
+
+def _renew_stamp(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT OR REPLACE INTO catalogue_facet_values (facet, value, id) VALUES (?, ?, ?)",
+                 (*_STAMP, secrets.randbits(62)))
+
+
+def _facet_id(conn: sqlite3.Connection, facet: str, value: Any, label: str | None = None) -> int:
+    """The dictionary id of a facet value, allocated on first use (0: no value)."""
+    if value is None or value == "":
+        return 0
+    value = str(value)
+    row = conn.execute(
+        "SELECT id, label FROM catalogue_facet_values WHERE facet = ? AND value = ?", (facet, value)
+    ).fetchone()
+    if row is not None:
+        if label and row[1] != label:
+            conn.execute("UPDATE catalogue_facet_values SET label = ? WHERE facet = ? AND value = ?",
+                         (label, facet, value))
+            _renew_stamp(conn)
+        return row[0]
+    new = conn.execute(
+        "SELECT coalesce(max(id), 0) + 1 FROM catalogue_facet_values WHERE facet = ?", (facet,)
+    ).fetchone()[0]
+    if new >= 1 << _FIELDS[facet][1]:
+        raise RuntimeError(f"search index: more than {(1 << _FIELDS[facet][1]) - 1} distinct {facet} values")
+    conn.execute("INSERT INTO catalogue_facet_values (facet, value, id, label) VALUES (?, ?, ?, ?)",
+                 (facet, value, new, label or None))
+    _renew_stamp(conn)
+    return new
+
+
+def _key(conn: sqlite3.Connection, row: Sequence[Any]) -> tuple[int, int]:
+    """The status id and facet key of a ``resources`` row (status, share_type, topic, region_code,
+    agency, provider_name)."""
+    status, share_type, topic, region, agency, provider_name = row
+    fields = {
+        "share_type": _SHARE_IDS.get(share_type, _NO_SHARE),
+        "topic": _facet_id(conn, "topic", topic),
+        "region": _facet_id(conn, "region", region),
+        "provider": _facet_id(conn, "provider", agency, provider_name),
+    }
+    key = 0
+    for name, value in fields.items():
+        key |= value << _FIELDS[name][0]
+    return _STATUS_IDS.get(status, _OTHER_STATUS), key
+
+
+def _same_key(rowid: int, status: int, key: int) -> bool:
+    return rowid >> _STATUS_SHIFT == status and rowid & ((1 << _FACET_BITS) - 1) == key
+
+
+def _new_rowid(conn: sqlite3.Connection, status: int, key: int) -> int:
+    """The next sequence number within ``status``, with ``key``: above every rowid of that status."""
+    low = status << _STATUS_SHIFT
+    top = conn.execute(
+        "SELECT max(rowid) FROM catalogue_search_rows WHERE rowid >= ? AND rowid < ?",
+        (low, low + (1 << _STATUS_SHIFT)),
+    ).fetchone()[0]
+    shift, bits = _FIELDS["sequence"]
+    sequence = 0 if top is None else ((top >> shift) & ((1 << bits) - 1)) + 1
+    if sequence >= 1 << bits:
+        raise RuntimeError("search index: the sequence numbers are used up; rebuild it (reindex_all)")
+    return low | (sequence << shift) | key
 
 
 def index_entry(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
     """Replace the search index row of ``entry`` (keyed by ``resource_code``, or ``code``).
 
-    Runs inside the caller's transaction and does not commit. Raises UsageError if the entry has
-    no code.
+    Status and facet values are read from the entry's ``resources`` row, which must be written
+    first (the catalogue store does). Runs inside the caller's transaction and does not commit.
+    Raises UsageError if the entry has no code or no ``resources`` row.
     """
     code = str(entry.get("resource_code") or entry.get("code") or "")
     if not code:
         raise UsageError("a catalogue entry without a resource_code cannot be indexed")
-    free = _remove(conn, code)
+    row = conn.execute(
+        "SELECT status, share_type, topic, region_code, agency, provider_name, name FROM resources WHERE code = ?",
+        (code,),
+    ).fetchone()
+    if row is None:
+        raise UsageError(f"catalogue entry {code} has no resources row to index")
+    status, key = _key(conn, tuple(row)[:6])
+    hit = (row[6], entry.get("abstract"), row[4], row[5], row[3], row[1], row[2], row[0])  # _HIT_KEYS[1:]
+    name, other = entry_texts(entry)
+    name_tokens, other_tokens = " ".join(tokenize(name)), " ".join(tokenize(other))
+    old = conn.execute(
+        f"SELECT rowid, tokens, {', '.join(_HIT_KEYS[1:])} FROM catalogue_search_rows WHERE code = ?", (code,)
+    ).fetchone()
+    if old is not None:
+        old_rowid, old_tokens = old[0], _unpack(old[1])
+        same_key = _same_key(old_rowid, status, key)
+        if same_key and old_tokens == (name_tokens, other_tokens):
+            if tuple(old[2:]) != hit:
+                conn.execute(f"UPDATE catalogue_search_rows SET {', '.join(k + ' = ?' for k in _HIT_KEYS[1:])}"
+                             " WHERE rowid = ?", (*hit, old_rowid))
+            return  # nothing the index holds has changed
+        conn.execute(
+            "INSERT INTO catalogue_fts (catalogue_fts, rowid, name_tokens, other_tokens) VALUES ('delete', ?, ?, ?)",
+            (old_rowid, *old_tokens),
+        )
+        conn.execute("DELETE FROM catalogue_search_rows WHERE rowid = ?", (old_rowid,))
+    rowid = old_rowid if old is not None and same_key else _new_rowid(conn, status, key)
     conn.execute(
-        "INSERT INTO catalogue_fts (rowid, tokens, code) VALUES (?, ?, ?)",
-        (free, " ".join(tokenize(entry_text(entry))), code),
+        f"INSERT INTO catalogue_search_rows (rowid, code, {', '.join(_HIT_KEYS[1:])}, tokens)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (rowid, code, *hit, _pack(name_tokens, other_tokens)),
+    )
+    conn.execute(
+        "INSERT INTO catalogue_fts (rowid, name_tokens, other_tokens) VALUES (?, ?, ?)", (rowid, name_tokens, other_tokens)
     )
 
 
 def unindex(conn: sqlite3.Connection, code: str) -> None:
     """Remove the search index row of ``code`` (if any); runs inside the caller's transaction."""
-    _remove(conn, code)
-
-
-def _remove(conn: sqlite3.Connection, code: str) -> int:
-    """Delete the index row of ``code``; return the rowid its (new) row should take."""
-    first = _slot(code)
-    rows = conn.execute(
-        "SELECT rowid, code FROM catalogue_fts WHERE rowid BETWEEN ? AND ?", (first, first + _SLOTS - 1)
-    ).fetchall()
-    taken = {r[0] for r in rows}
-    for rowid, row_code in rows:
-        if row_code == code:
-            conn.execute("DELETE FROM catalogue_fts WHERE rowid = ?", (rowid,))
-            taken.discard(rowid)
-    for rowid in range(first, first + _SLOTS):
-        if rowid not in taken:
-            return rowid
-    raise RuntimeError(f"search index: {_SLOTS} resource codes share the hash slot of {code}")  # never in practice
+    old = conn.execute("SELECT rowid, tokens FROM catalogue_search_rows WHERE code = ?", (code,)).fetchone()
+    if old is None:
+        return
+    conn.execute(
+        "INSERT INTO catalogue_fts (catalogue_fts, rowid, name_tokens, other_tokens) VALUES ('delete', ?, ?, ?)",
+        (old[0], *_unpack(old[1])),
+    )
+    conn.execute("DELETE FROM catalogue_search_rows WHERE rowid = ?", (old[0],))
 
 
 def reindex_all(conn: sqlite3.Connection) -> int:
-    """Rebuild the whole search index from ``resources``; return the number of entries indexed.
+    """Rebuild the whole search index (and the facet dictionary) from ``resources``; return the number
+    of entries indexed.
 
     Runs inside the caller's transaction and does not commit.
     """
-    conn.execute("DELETE FROM catalogue_fts")
+    conn.execute("INSERT INTO catalogue_fts (catalogue_fts) VALUES ('delete-all')")
+    conn.execute("DELETE FROM catalogue_search_rows")
+    conn.execute("DELETE FROM catalogue_facet_values")
     n = 0
     for row in conn.execute("SELECT code, name, provider_name, items, entry FROM resources").fetchall():
         try:
@@ -305,11 +451,10 @@ class SearchResult:
         return {"total": self.total, "hits": self.hits, "facets": facets}
 
 
-def _filters(
+def _parse_filters(
     facets: Mapping[str, str | Sequence[str]] | None, statuses: Iterable[str] | None
-) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    args: list[Any] = []
+) -> tuple[list[str] | None, dict[str, list[str]]]:
+    """Validated statuses (None: every status) and facet name -> the values any of which may match."""
     if statuses is not None:
         statuses = [statuses] if isinstance(statuses, str) else list(statuses)
         unknown = [s for s in statuses if s not in STATUSES]
@@ -317,8 +462,7 @@ def _filters(
             raise UsageError(f"unknown status {unknown[0]!r}", hint=f"statuses are {', '.join(STATUSES)}")
         if not statuses:
             raise UsageError("no status to search in", hint=f"give one or more of {', '.join(STATUSES)}")
-        where.append(f"r.status IN ({', '.join('?' * len(statuses))})")
-        args += statuses
+    chosen: dict[str, list[str]] = {}
     for name, value in (facets or {}).items():
         if name not in FACETS:
             raise UsageError(f"unknown facet {name!r}", hint=f"facets are {', '.join(FACETS)}")
@@ -326,22 +470,72 @@ def _filters(
         values = [v.strip() for v in values if v and v.strip()]
         if not values:
             continue
-        column = FACETS[name]
         if name == "region":
-            ors: list[str] = []
             for v in values:
-                low, high = _region_range(v)
-                if low == high:
-                    ors.append("r.region_code = ?")
-                    args.append(low)
-                else:
-                    ors.append("(r.region_code >= ? AND r.region_code < ?)")
-                    args += [low, high]
-            where.append("(" + " OR ".join(ors) + ")")
+                _region_range(v)  # validates
+        chosen[name] = values
+    return statuses, chosen
+
+
+def _filters(statuses: list[str] | None, chosen: Mapping[str, list[str]]) -> tuple[list[str], list[Any]]:
+    """The browse filters: conditions on ``resources r``."""
+    where: list[str] = []
+    args: list[Any] = []
+    if statuses is not None:
+        where.append(f"r.status IN ({', '.join('?' * len(statuses))})")
+        args += statuses
+    for name, values in chosen.items():
+        if name == "region":
+            cond, cond_args = _region_condition("r.region_code", values)
+            where.append(cond)
+            args += cond_args
         else:
-            where.append(f"r.{column} IN ({', '.join('?' * len(values))})")
+            where.append(f"r.{FACETS[name]} IN ({', '.join('?' * len(values))})")
             args += values
     return where, args
+
+
+def _region_condition(column: str, values: list[str]) -> tuple[str, list[str]]:
+    ors: list[str] = []
+    args: list[str] = []
+    for v in values:
+        low, high = _region_range(v)
+        if low == high:
+            ors.append(f"{column} = ?")
+            args.append(low)
+        else:
+            ors.append(f"({column} >= ? AND {column} < ?)")
+            args += [low, high]
+    return "(" + " OR ".join(ors) + ")", args
+
+
+def _index_filters(statuses: list[str] | None, chosen: Mapping[str, list[str]]) -> tuple[str, list[Any]] | None:
+    """The filters as conditions on the ``catalogue_fts`` rowid (None: nothing can match).
+
+    Status is the top bits, so it becomes a rowid range that FTS5 uses to skip through the
+    doclists; the facets are bit fields tested against the ids of the chosen values (a region
+    filter takes every dictionary region in the division's code range).
+    """
+    status_ids = sorted({_STATUS_IDS[s] for s in statuses}) if statuses is not None else list(range(8))
+    conds = ["rowid >= ?", "rowid <= ?"]
+    args: list[Any] = [status_ids[0] << _STATUS_SHIFT, ((status_ids[-1] + 1) << _STATUS_SHIFT) - 1]
+    if len(status_ids) != status_ids[-1] - status_ids[0] + 1:
+        conds.append(f"(rowid >> {_STATUS_SHIFT}) IN ({', '.join(map(str, status_ids))})")
+    if "share_type" in chosen:
+        share_ids = sorted({_SHARE_IDS[v] for v in chosen["share_type"] if v in _SHARE_IDS})
+        if not share_ids:
+            return None
+        conds.append(f"{_field('share_type')} IN ({', '.join(map(str, share_ids))})")
+    for name in _DICTIONARY:
+        if name not in chosen:
+            continue
+        if name == "region":
+            cond, cond_args = _region_condition("value", chosen[name])
+        else:
+            cond, cond_args = f"value IN ({', '.join('?' * len(chosen[name]))})", chosen[name]
+        conds.append(f"{_field(name)} IN (SELECT id FROM catalogue_facet_values WHERE facet = '{name}' AND {cond})")
+        args += cond_args
+    return "".join(f" AND {c}" for c in conds), args
 
 
 def _region_range(code: str) -> tuple[str, str]:
@@ -364,6 +558,35 @@ _HIT_COLUMNS = (
 )
 _HIT_KEYS = ("code", "name", "abstract", "provider_code", "provider_name", "region_code", "share_type", "topic",
              "status")
+#: ``score`` of a hit whose name matches the whole query, and of any other hit.
+NAME_SCORE, OTHER_SCORE = 1.0, 0.5
+
+
+class _Dictionary:
+    """The facet dictionary of one database (id -> value and label per facet), shared by its
+    connections and reloaded when its stamp changes."""
+
+    _cache: ClassVar[dict[int, dict[str, dict[int, tuple[str, str | None]]]]] = {}
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection) -> dict[str, dict[int, tuple[str, str | None]]]:
+        cur = conn.cursor()
+        cur.row_factory = None
+        row = cur.execute("SELECT id FROM catalogue_facet_values WHERE facet = ? AND value = ?", _STAMP).fetchone()
+        stamp = row[0] if row is not None else None
+        if stamp is not None and stamp in cls._cache:
+            return cls._cache[stamp]
+        names: dict[str, dict[int, tuple[str, str | None]]] = {name: {} for name in _DICTIONARY}
+        for facet, fid, value, label in cur.execute(
+            "SELECT facet, id, value, label FROM catalogue_facet_values WHERE facet != ''"
+        ):
+            if facet in names:
+                names[facet][fid] = (value, label)
+        if stamp is not None:
+            if len(cls._cache) >= 16:
+                cls._cache.clear()
+            cls._cache[stamp] = names
+        return names
 
 
 def search(
@@ -380,71 +603,128 @@ def search(
     ``facets`` filters by facet name -> value (or values, any of which may match): ``provider``
     (USCC), ``region`` (a division code; a city takes in its counties, the province everything),
     ``share_type``, ``topic``. The facet counts are those of all matches after the filters.
-    Empty ``text`` browses: every entry that passes the filters, by code. Hits are ranked by
-    bm25 (``score``: higher is better), then by code.
+    Empty ``text`` browses: every entry that passes the filters, by code. Hits whose name matches
+    the whole query come first (``score`` 1.0), then the others (0.5); see the module docstring
+    for the order within each.
 
     Read-only; needs no transaction. Raises UsageError for a query with no searchable term (only
     punctuation, say), an unknown facet or status, a malformed region, or a bad ``limit``/``offset``.
     """
     if not 0 <= limit <= MAX_LIMIT or offset < 0:
         raise UsageError(f"limit must be 0..{MAX_LIMIT} and offset 0 or more")
-    where, args = _filters(facets, statuses)
+    statuses, chosen = _parse_filters(facets, statuses)
     if not text.strip():
-        return _browse(conn, where, args, limit, offset)
+        return _browse(conn, *_filters(statuses, chosen), limit, offset)
     expression = match_expression(text)
     if expression is None:
         raise UsageError(
             f"nothing to search for in {text!r}",
             hint="give words, Chinese text or a resource code (punctuation and operators are ignored)",
         )
-    # One pass over the matches gives the rank, the total and the facets. The FTS table drives the
-    # join (CROSS JOIN fixes the order); resources is probed by code for status and facet columns.
-    cond = "".join(f" AND {w}" for w in where)
+    empty = SearchResult(total=0, hits=[], facets={name: [] for name in FACETS})
+    index_filters = _index_filters(statuses, chosen)
+    if index_filters is None:
+        return empty
+    cond, args = index_filters
+    cur = conn.cursor()
+    cur.row_factory = None
+    # The facets and the total: the facet key of every match, in one JSON array (cheaper than a
+    # GROUP BY, whose sorter costs more per match than the array), counted in C by Counter.
     try:
-        matches = conn.execute(
-            "SELECT f.rank, r.code, r.agency, r.region_code, r.share_type, r.topic, r.provider_name"
-            f" FROM catalogue_fts f CROSS JOIN resources r ON r.code = f.code WHERE catalogue_fts MATCH ?{cond}",
-            [expression, *args],
-        ).fetchall()
+        keys = cur.execute(
+            f"SELECT json_group_array(rowid & {(1 << _FACET_BITS) - 1}) FROM catalogue_fts"
+            f" WHERE catalogue_fts MATCH ?{cond}", [expression, *args]
+        ).fetchone()[0]
     except sqlite3.OperationalError as e:  # an expression the builder should never have produced
         raise UsageError(f"cannot search for {text!r}: {e}") from None
-    counters: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
-    provider, region, share_type, topic = (counters[n] for n in ("provider", "region", "share_type", "topic"))
+    groups = Counter(json.loads(keys)).items()
+    if not groups:
+        return empty
+    total, facet_counts, names = _facet_counts(conn, groups)
+    # The page: name matches (tier 1), then the other matches (tier 2), each newest first (rowid
+    # descending). FTS5 walks the doclists in that order and stops at the LIMIT.
+    end = offset + limit
+    page_sql = f"SELECT rowid FROM catalogue_fts WHERE catalogue_fts MATCH ?{cond} ORDER BY rowid DESC LIMIT ?"
+    tier1 = [r[0] for r in cur.execute(page_sql, [f"name_tokens : ({expression})", *args, end])]
+    page = [(rowid, NAME_SCORE) for rowid in tier1[offset:]]
+    if len(tier1) < end and len(tier1) < total:
+        # Tier 1 is exhausted, and the first `end` matches hold every tier-2 row the page needs.
+        in_tier1 = set(tier1)
+        tier2 = [r[0] for r in cur.execute(page_sql, [expression, *args, end]) if r[0] not in in_tier1]
+        page += [(rowid, OTHER_SCORE) for rowid in tier2[max(0, offset - len(tier1)): end - len(tier1)]]
+    return SearchResult(total=total, hits=_hits(conn, page), facets=facet_counts, provider_names=names)
+
+
+def _facet_counts(
+    conn: sqlite3.Connection, groups: Iterable[tuple[int, int]]
+) -> tuple[int, dict[str, list[tuple[str, int]]], dict[str, str]]:
+    """The total, the facet counts and the provider names from (facet key, count) groups."""
+    shares: dict[int, int] = {}
+    topics: dict[int, int] = {}
+    regions: dict[int, int] = {}
+    providers: dict[int, int] = {}
+    (s_shift, s_bits), (t_shift, t_bits), (r_shift, r_bits), (p_shift, p_bits) = (
+        _FIELDS[name] for name in ("share_type", "topic", "region", "provider"))
+    s_mask, t_mask, r_mask, p_mask = ((1 << b) - 1 for b in (s_bits, t_bits, r_bits, p_bits))
+    total = 0
+    for key, n in groups:
+        total += n
+        k = (key >> s_shift) & s_mask
+        shares[k] = shares.get(k, 0) + n
+        k = (key >> t_shift) & t_mask
+        topics[k] = topics.get(k, 0) + n
+        k = (key >> r_shift) & r_mask
+        regions[k] = regions.get(k, 0) + n
+        k = (key >> p_shift) & p_mask
+        providers[k] = providers.get(k, 0) + n
+    dictionary = _Dictionary.load(conn)
+    result: dict[str, list[tuple[str, int]]] = {}
     names: dict[str, str] = {}
-    for m in matches:
-        provider[m[2]] += 1
-        region[m[3]] += 1
-        share_type[m[4]] += 1
-        topic[m[5]] += 1
-        if m[6] and m[2] not in names:
-            names[m[2]] = m[6]
-    top = heapq.nsmallest(offset + limit, matches, key=lambda m: (m[0], m[1]))[offset:]
-    hits = _hits(conn, [m[1] for m in top], {m[1]: m[0] for m in top})
-    return SearchResult(total=len(matches), hits=hits, facets=_sorted_facets(counters), provider_names=names)
+    for name, counter in (("provider", providers), ("region", regions), ("share_type", shares), ("topic", topics)):
+        if name == "share_type":
+            pairs = [(_SHARE_VALUES[k], n) for k, n in counter.items() if k in _SHARE_VALUES]
+        else:
+            values = dictionary[name]
+            counter.pop(0, None)  # entries without the field are not a facet value
+            pairs = [(values[k][0], n) for k, n in counter.items() if k in values]
+            if name == "provider":
+                names = {values[k][0]: values[k][1] for k in counter if k in values and values[k][1]}
+        pairs.sort(key=_by_count)
+        result[name] = pairs
+    return total, result, names
 
 
-def _hits(conn: sqlite3.Connection, codes: list[str], ranks: dict[str, float] | None) -> list[dict[str, Any]]:
-    """The hit dicts of ``codes``, in that order; ``score`` is minus the bm25 rank (None: browsing)."""
-    if not codes:
+def _by_count(pair: tuple[str, int]) -> tuple[int, str]:
+    return -pair[1], pair[0]
+
+
+def _hits(conn: sqlite3.Connection, page: list[tuple[int, float]]) -> list[dict[str, Any]]:
+    """The hit dicts of the index rows ``page`` ((rowid, score)), in that order."""
+    if not page:
         return []
-    rows = conn.execute(
-        f"SELECT {_HIT_COLUMNS} FROM resources r WHERE r.code IN ({', '.join('?' * len(codes))})", codes
+    cur = conn.cursor()
+    cur.row_factory = None
+    rows = cur.execute(
+        f"SELECT rowid, code, {', '.join(_HIT_KEYS[1:])} FROM catalogue_search_rows"
+        f" WHERE rowid IN ({', '.join('?' * len(page))})", [rowid for rowid, _ in page]
     ).fetchall()
-    by_code = {row[0]: dict(zip(_HIT_KEYS, tuple(row))) for row in rows}
+    by_rowid = {row[0]: row[1:] for row in rows}
     hits = []
-    for code in codes:
-        hit = by_code.get(code)
-        if hit is None:  # removed by another connection between the two statements
+    for rowid, score in page:
+        row = by_rowid.get(rowid)
+        if row is None:  # changed by another connection between the two statements
             continue
-        hit["score"] = round(-ranks[code], 4) if ranks is not None else None
+        hit = dict(zip(_HIT_KEYS, row))
+        hit["score"] = score
         hits.append(hit)
     return hits
 
 
 def _browse(conn: sqlite3.Connection, where: list[str], args: list[Any], limit: int, offset: int) -> SearchResult:
     cond = " WHERE " + " AND ".join(where) if where else ""
-    codes = [r[0] for r in conn.execute(
-        f"SELECT r.code FROM resources r{cond} ORDER BY r.code LIMIT ? OFFSET ?", [*args, limit, offset])]
+    rows = conn.execute(
+        f"SELECT {_HIT_COLUMNS} FROM resources r{cond} ORDER BY r.code LIMIT ? OFFSET ?", [*args, limit, offset])
+    hits = [dict(zip(_HIT_KEYS, tuple(row)), score=None) for row in rows]
     counters: dict[str, Counter[str]] = {}
     for name, column in FACETS.items():
         counters[name] = Counter(dict(conn.execute(
@@ -453,8 +733,7 @@ def _browse(conn: sqlite3.Connection, where: list[str], args: list[Any], limit: 
     names = dict(conn.execute(
         f"SELECT r.agency, max(r.provider_name) FROM resources r{cond} GROUP BY r.agency", args).fetchall())
     names = {k: v for k, v in names.items() if v}
-    return SearchResult(total=total, hits=_hits(conn, codes, None), facets=_sorted_facets(counters),
-                        provider_names=names)
+    return SearchResult(total=total, hits=hits, facets=_sorted_facets(counters), provider_names=names)
 
 
 def _sorted_facets(counters: Mapping[str, Counter[str]]) -> dict[str, list[tuple[str, int]]]:

@@ -231,6 +231,15 @@ MIGRATIONS.append(
     CREATE TABLE catalogue_search_rows (
         rowid      INTEGER PRIMARY KEY,          -- = catalogue_fts rowid
         code       TEXT NOT NULL UNIQUE,         -- resources.code
+        -- what a search hit shows, as indexed (reading resources would walk the entry's overflow pages)
+        name       TEXT,
+        abstract   TEXT,
+        provider_code TEXT,
+        provider_name TEXT,
+        region_code TEXT,
+        share_type TEXT,
+        topic      TEXT,
+        status     TEXT,
         tokens     BLOB NOT NULL                 -- the indexed name and other tokens (zlib), for the delete
     );
     -- Dictionary ids of the facet values packed into catalogue_fts rowids; label: the provider's name.
