@@ -90,7 +90,9 @@ class opened:
         self.home, self.user = home, user
 
     def __enter__(self) -> NodeContext:
-        self.ctx = NodeContext.open(self.home, user=self.user)
+        from fjshare.clock import Clock
+
+        self.ctx = NodeContext.open(self.home, user=self.user, clock=Clock.from_env())
         return self.ctx
 
     def __exit__(self, *exc: object) -> None:

@@ -308,3 +308,32 @@ MIGRATIONS.append(
     )
     """
 )
+
+MIGRATIONS.append(
+    # 6: sharing requests (Art 23-27) and grants, replicated at every node involved.
+    """
+    CREATE TABLE requests (
+        id        TEXT PRIMARY KEY,           -- <requesting node>-<n>
+        version   INTEGER NOT NULL,           -- raised by every event; the higher copy wins
+        state     TEXT NOT NULL,
+        resource  TEXT NOT NULL,
+        record    TEXT NOT NULL,              -- JSON: the whole request with its events
+        updated   TEXT NOT NULL
+    );
+    CREATE TABLE grants (
+        id         TEXT PRIMARY KEY,
+        request    TEXT NOT NULL,
+        agency     TEXT NOT NULL,             -- the grantee agency
+        node       TEXT NOT NULL,             -- the grantee's node
+        resource   TEXT NOT NULL,
+        items      TEXT NOT NULL,             -- JSON list
+        purpose    TEXT NOT NULL,
+        mode       TEXT NOT NULL,
+        until      TEXT NOT NULL,             -- last day of use (inclusive, China time)
+        granted_at TEXT NOT NULL,
+        revoked_at TEXT,
+        revoke_reason TEXT
+    );
+    CREATE INDEX grants_lookup ON grants (agency, resource)
+    """
+)

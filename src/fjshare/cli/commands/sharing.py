@@ -1,4 +1,4 @@
-"""Sharing commands (Ch.4). So far: the working-day calendar behind the deadlines of Art 25-27."""
+"""Sharing commands (Ch.4): the working-day calendar, requests and grants (Art 23-27)."""
 
 from __future__ import annotations
 
@@ -67,3 +67,132 @@ def calendar_deadline(session: Session, start: str | None, days: int) -> None:
         note("warning: the deadline is provisional until the official calendar for that year is loaded")
 
 
+
+
+@cli.group("request")
+def request_group() -> None:
+    """Sharing requests (Art 23-27): review, filing, objection, coordination, authorisation."""
+
+
+@request_group.command("create")
+@click.argument("resource")
+@click.option("--mode", type=click.Choice(["query", "download", "processing"]), required=True, help="Art 22.")
+@click.option("--items", required=True, help="Data items needed, comma separated.")
+@click.option("--purpose", required=True, help="The business use (Art 23).")
+@click.option("--until", required=True, help="Last day of use (YYYY-MM-DD).")
+@pass_session
+def request_create(session: Session, resource: str, mode: str, items: str, purpose: str, until: str) -> None:
+    """👤 Request a conditional resource of any agency at any node; prints the request id."""
+    from fjshare.node import requests
+
+    r = requests.create(session.ctx(), resource, mode=mode, items=[i.strip() for i in items.split(",") if i.strip()],
+                        purpose=purpose, until=until)
+    click.echo(r["id"])
+    note(f"request {r['id']} awaits review by your agency's information administrator (Art 24)")
+
+
+@request_group.command("review")
+@click.argument("request_id")
+@click.option("--approve", "decision", flag_value="approve", help="File the request (Art 25).")
+@click.option("--refuse", "decision", flag_value="refuse", help="Refuse it (needs --comment).")
+@click.option("--comment")
+@pass_session
+def request_review(session: Session, request_id: str, decision: str | None, comment: str | None) -> None:
+    """👤 The requesting agency's information administrator (Art 24)."""
+    from fjshare.node import requests
+
+    if decision is None:
+        raise click.UsageError("give --approve or --refuse")
+    r = requests.review(session.ctx(), request_id, approve=decision == "approve", comment=comment)
+    note(f"request {request_id} is {r['state']}")
+
+
+@request_group.command("object")
+@click.argument("request_id")
+@click.option("--reason", required=True)
+@pass_session
+def request_object(session: Session, request_id: str, reason: str) -> None:
+    """👤 The publisher's objection, within 5 working days of the filing (Art 26)."""
+    from fjshare.node import requests
+
+    requests.object_to(session.ctx(), request_id, reason=reason)
+    note(f"objection to {request_id} recorded; the office at the level concerned coordinates within 5 working days")
+
+
+@request_group.command("coordinate")
+@click.argument("request_id")
+@click.option("--uphold", "decision", flag_value="uphold", help="Uphold the objection (the request is denied).")
+@click.option("--dismiss", "decision", flag_value="dismiss", help="Dismiss it (authorisation follows).")
+@click.option("--comment")
+@pass_session
+def request_coordinate(session: Session, request_id: str, decision: str | None, comment: str | None) -> None:
+    """(office) Settle an objection (Art 26): the city office if both parties are in one city, else the province."""
+    from fjshare.node import requests
+
+    if decision is None:
+        raise click.UsageError("give --uphold or --dismiss")
+    r = requests.coordinate(session.ctx(), request_id, uphold=decision == "uphold", comment=comment)
+    note(f"request {request_id} is {r['state']}")
+
+
+@request_group.command("grant")
+@click.argument("request_id")
+@pass_session
+def request_grant(session: Session, request_id: str) -> None:
+    """(province) Authorise the request (Art 27)."""
+    from fjshare.node import requests
+
+    r = requests.grant(session.ctx(), request_id)
+    note(f"granted {r['grant']['id']} for {request_id}")
+
+
+@request_group.command("list")
+@click.option("--overdue", is_flag=True, help="Only steps past their deadline, with whose duty it is.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@pass_session
+def request_list(session: Session, overdue: bool, as_json: bool) -> None:
+    """Requests with their current step, deadline in working days and duty-holder."""
+    from fjshare.cli.render import emit as show
+    from fjshare.node import requests
+
+    show(requests.listing(session.ctx(), overdue=overdue), as_json=as_json,
+         columns=["id", "resource", "state", "awaiting", "duty", "deadline", "overdue"])
+
+
+@request_group.command("show")
+@click.argument("request_id")
+@pass_session
+def request_show(session: Session, request_id: str) -> None:
+    """One request with every event (JSON)."""
+    from fjshare.node import requests
+
+    click.echo(to_json(requests.get(session.ctx(), request_id)))
+
+
+@cli.group("grant")
+def grant_group() -> None:
+    """Grants (Art 27): grantee, resource, items, purpose, mode and end date."""
+
+
+@grant_group.command("revoke")
+@click.argument("grant_id")
+@click.option("--reason", required=True)
+@pass_session
+def grant_revoke(session: Session, grant_id: str, reason: str) -> None:
+    """(province) Revoke a grant; every node refuses further use."""
+    from fjshare.node import requests
+
+    requests.revoke(session.ctx(), grant_id, reason=reason)
+    note(f"grant {grant_id} revoked")
+
+
+@grant_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@pass_session
+def grant_list(session: Session, as_json: bool) -> None:
+    """Grants known at this node."""
+    from fjshare.cli.render import emit as show
+
+    rows = session.ctx().conn.execute("SELECT * FROM grants ORDER BY granted_at").fetchall()
+    show([dict(r) for r in rows], as_json=as_json,
+         columns=["id", "agency", "resource", "mode", "until", "granted_at", "revoked_at"])

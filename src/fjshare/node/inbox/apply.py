@@ -47,12 +47,22 @@ def _prepare_messages(ctx: NodeContext, vb: VerifiedBundle) -> Applier:
     """Messages addressed to this node. Types this node does not handle yet are stored, not applied."""
     from fjshare.node.subscriptions import prepare_subscription
 
+    from fjshare.node.requests import apply_message
+
     origin = vb.manifest.stream.origin
-    appliers = [prepare_subscription(ctx, d, origin) for d in read_documents(vb.path) if d.get("type") == "subscribe"]
+    docs = read_documents(vb.path)
+    appliers = [prepare_subscription(ctx, d, origin) for d in docs if d.get("type") == "subscribe"]
+    requests = [d for d in docs if d.get("type") == "request"]
+    for d in requests:
+        r = d["record"]
+        if origin not in (r["node"], r["provider_node"], "350000"):
+            raise _outside(origin, f"a copy of request {r['id']}, to which it is no party")
 
     def apply(conn: sqlite3.Connection, dest: Path) -> None:
         for a in appliers:
             a(conn, dest)
+        for d in requests:
+            apply_message(conn, d, at=ctx.now())
     return apply
 
 

@@ -1,0 +1,129 @@
+"""Sharing requests across a province and two cities over real SFTP (Art 23-27).
+
+A Xiamen agency requests a Fuzhou agency's conditional resource: review by its information
+administrator, filing to every party, the publisher's objection, coordination by the province
+(the parties are in different cities), the grant, its revocation - each step with its deadline
+in working days and its duty-holder.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from federation_kit import agency_with_resource, build, opened
+
+from fjshare import ids
+from fjshare.errors import Refused
+from fjshare.node import registry, requests
+
+def later(days: int) -> str:
+    """An instant ``days`` after now (certificates are issued at the real time, so the clock only moves on)."""
+    import datetime as dt
+
+    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)).isoformat()
+
+
+@pytest.fixture
+def world(tmp_path):
+    fed = build(tmp_path, cities=("350200", "350100"))
+    xm, fz = fed.cities["350200"], fed.cities["350100"]
+    publisher, res = agency_with_resource(fz, "350100", resource="101001/000007", share_type="conditional",
+                                          basis="《婚姻登记条例》", org="MB030003")
+    requester = ids.make_uscc("350203", "MB010001")
+    with opened(xm) as c:
+        registry.add_agency(c, requester, name="思明区人社局", region="350203")
+        registry.add_user(c, "xm-staff", agency=requester, role="analyst")
+        registry.add_user(c, "xm-admin", agency=requester, role="admin")
+    with opened(fz) as c:
+        registry.add_user(c, "fz-admin", agency=publisher, role="admin")
+    fed.settle_all()
+    yield fed, res, requester, publisher
+    fed.stop_server()
+
+
+def test_the_whole_chain_of_a_conditional_request(world, monkeypatch):
+    fed, res, requester, publisher = world
+    xm, fz = fed.cities["350200"], fed.cities["350100"]
+    with opened(xm, "xm-staff") as c:
+        r = requests.create(c, res, mode="query", items=["id_number", "name"], purpose="养老待遇资格认证",
+                            until="2099-12-31")
+    rid = r["id"]
+    with opened(xm, "xm-staff") as c, pytest.raises(Refused):   # only the information administrator (Art 24)
+        requests.review(c, rid, approve=True)
+    with opened(xm, "xm-admin") as c:
+        requests.review(c, rid, approve=True)
+    fed.settle_all()
+    with opened(fz) as c:   # the filing reached the publisher's node (Art 25)
+        [row] = requests.listing(c)
+        assert row["state"] == "filed" and publisher in row["duty"]
+        from fjshare.clock import parse_time
+        from fjshare.sharing.calendar import WorkingCalendar
+
+        filed = parse_time([e for e in requests.get(c, rid)["events"] if e["event"] == "filed"][0]["at"])
+        assert row["deadline"] == WorkingCalendar().working_days_after(filed, 5).describe()
+    with opened(fz, "fz-admin") as c:
+        requests.object_to(c, rid, reason="涉及个人隐私,需限定用途")
+    fed.settle_all()
+    with opened(fed.province) as p:
+        [row] = requests.listing(p)
+        assert row["state"] == "objected" and "350000" in row["duty"]   # different cities: the province coordinates
+        with pytest.raises(Refused):
+            requests.grant(p, rid)
+        requests.coordinate(p, rid, uphold=False, comment="用途已限定")
+        requests.grant(p, rid)
+    fed.settle_all()
+    for home in (xm, fz):
+        with opened(home) as c:
+            g = c.conn.execute("SELECT * FROM grants").fetchone()
+            assert (g["agency"], g["resource"], g["revoked_at"]) == (requester, res, None)
+            assert requests.get(c, rid)["state"] == "granted"
+    with opened(fed.province) as p:
+        requests.revoke(p, f"g-{rid}", reason="用途变更")
+    fed.settle_all()
+    with opened(xm) as c:
+        import datetime as dt
+
+        assert requests.active_grant(c.conn, requester, res, dt.date.today()) is None
+        assert requests.get(c, rid)["state"] == "revoked"
+
+
+def test_an_unopposed_filing_waits_for_authorisation_and_becomes_overdue(world, monkeypatch, run_cli):
+    fed, res, requester, publisher = world
+    xm = fed.cities["350200"]
+    with opened(xm, "xm-staff") as c:
+        rid = requests.create(c, res, mode="query", items=["name"], purpose="核验", until="2099-12-31")["id"]
+    with opened(xm, "xm-admin") as c:
+        requests.review(c, rid, approve=True)
+    fed.settle_all()
+    monkeypatch.setenv("FJSHARE_NOW", later(12))  # the five-working-day objection window has closed
+    with opened(fed.province) as p:
+        [row] = requests.listing(p)
+        assert row["state"] == "authorising" and not row["overdue"]
+    monkeypatch.setenv("FJSHARE_NOW", later(30))
+    r = run_cli("--home", fed.province, "request", "list", "--overdue", "--json")
+    [late] = __import__("json").loads(r.out)
+    assert late["id"] == rid and "provincial office" in late["duty"]
+
+
+def test_an_objection_after_the_window_is_refused_art26(world, monkeypatch):
+    fed, res, requester, publisher = world
+    xm, fz = fed.cities["350200"], fed.cities["350100"]
+    with opened(xm, "xm-staff") as c:
+        rid = requests.create(c, res, mode="query", items=["name"], purpose="核验", until="2099-12-31")["id"]
+    with opened(xm, "xm-admin") as c:
+        requests.review(c, rid, approve=True)
+    fed.settle_all()
+    monkeypatch.setenv("FJSHARE_NOW", later(12))
+    with opened(fz, "fz-admin") as c, pytest.raises(Refused) as e:
+        requests.object_to(c, rid, reason="太晚")
+    assert "authorising" in str(e.value)
+
+
+def test_requests_for_unconditional_or_unknown_items_are_refused(world):
+    fed, res, requester, publisher = world
+    with opened(fed.cities["350200"], "xm-staff") as c:
+        from fjshare.errors import BadInput
+
+        with pytest.raises(BadInput) as e:
+            requests.create(c, res, mode="query", items=["salary"], purpose="x", until="2099-01-01")
+        assert "items:" in str(e.value)
