@@ -167,7 +167,9 @@ def test_conditional_resource_needs_a_basis(run_cli, city_home):
     assert r.code == 1 and "legal_basis" in r.err and "Art 4" in r.err
 
 
-def test_conditional_data_is_sealed_at_rest_and_query_is_refused_until_grants(node, run_cli):
+def test_conditional_data_is_sealed_at_rest_and_only_its_agency_or_a_grantee_reads_it(node, run_cli):
+    from conftest import XIAMEN_AGENCY
+
     r = run_cli("--home", node, "resource", "add", "101001/000004", "--agency", SIMING_AGENCY, "--name", "受限",
                 "--share-type", "conditional", "--items", SPEC, "--basis", "《条例》")
     assert r.code == 0
@@ -177,7 +179,13 @@ def test_conditional_data_is_sealed_at_rest_and_query_is_refused_until_grants(no
     files = sorted(p.name for p in (node / b["path"] / "data").iterdir())
     assert files == ["part-0000.parquet.enc"]
     assert "张" not in (node / b["path"] / "data" / files[0]).read_bytes().decode("latin-1")
-    r = run_cli("--home", node, "--user", "analyst", "query", "101001/000004")
+    # the providing agency's own staff read it, opened in memory
+    r = run_cli("--home", node, "--user", "analyst", "query", "101001/000004", "--format", "json")
+    assert r.code == 0 and len(json.loads(r.out)) == 3
+    # another agency needs a grant (Art 23-27)
+    assert run_cli("--home", node, "agency", "add", XIAMEN_AGENCY, "--name", "厦门市公安局", "--region", "350200").code == 0
+    assert run_cli("--home", node, "user", "add", "other", "--agency", XIAMEN_AGENCY, "--role", "analyst").code == 0
+    r = run_cli("--home", node, "--user", "other", "query", "101001/000004")
     assert r.code == 1 and "grant" in r.err
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation_kit import agency_with_resource, build, opened
+from federation_kit import agency_with_resource, build, csv_rows, drop, intake, opened
 
 from fjshare import ids
 from fjshare.errors import Refused
@@ -36,6 +36,8 @@ def world(tmp_path):
         registry.add_user(c, "xm-admin", agency=requester, role="admin")
     with opened(fz) as c:
         registry.add_user(c, "fz-admin", agency=publisher, role="admin")
+    drop(fz, publisher, res, "hunyin.csv", csv_rows(20))
+    intake(fz)
     fed.settle_all()
     yield fed, res, requester, publisher
     fed.stop_server()
@@ -77,6 +79,32 @@ def test_the_whole_chain_of_a_conditional_request(world, monkeypatch):
             g = c.conn.execute("SELECT * FROM grants").fetchone()
             assert (g["agency"], g["resource"], g["revoked_at"]) == (requester, res, None)
             assert requests.get(c, rid)["state"] == "granted"
+    # query mode at Xiamen, on the derived bundle of the granted items sealed to Xiamen (Art 27)
+    from fjshare.node import query
+
+    with opened(xm, "xm-staff") as c:
+        t = query.query(c, res, purpose="养老待遇资格认证").table
+        assert t.column_names == ["id_number", "name"] and t.num_rows == 20
+        with pytest.raises(Refused):
+            query.query(c, res, columns=["amount"])          # not granted
+        audit = c.conn.execute("SELECT detail FROM audit WHERE action = 'query' ORDER BY seq DESC").fetchone()
+        assert f'"grant": "g-{rid}"' in audit["detail"] and '"rows": 20' in audit["detail"]
+    with opened(xm) as c:
+        other = ids.make_uscc("350203", "MB010009")
+        registry.add_agency(c, other, name="思明区另一局", region="350203")
+        registry.add_user(c, "xm-other", agency=other, role="analyst")
+    with opened(xm, "xm-other") as c, pytest.raises(Refused):
+        query.query(c, res)                                     # another agency of the same node
+    # a third node, given the derived files, cannot read them
+    from fjshare.errors import BadBundle
+    from fjshare.node.sealed import read_part
+
+    with opened(xm) as c:
+        [derived] = c.conn.execute("SELECT path FROM bundles WHERE kind = 'derived'").fetchall()
+        bag = xm / derived["path"]
+    with opened(fz) as c, pytest.raises(BadBundle) as e:
+        read_part(c, bag)
+    assert e.value.reason == "cannot-unseal"
     with opened(fed.province) as p:
         requests.revoke(p, f"g-{rid}", reason="用途变更")
     fed.settle_all()
@@ -85,6 +113,8 @@ def test_the_whole_chain_of_a_conditional_request(world, monkeypatch):
 
         assert requests.active_grant(c.conn, requester, res, dt.date.today()) is None
         assert requests.get(c, rid)["state"] == "revoked"
+    with opened(xm, "xm-staff") as c, pytest.raises(Refused):
+        query.query(c, res)                                     # a revoked grant allows nothing
 
 
 def test_an_unopposed_filing_waits_for_authorisation_and_becomes_overdue(world, monkeypatch, run_cli):

@@ -93,6 +93,9 @@ def serve_mailbox(ctx: NodeContext, city: str, trust: NodeTrustView) -> MailboxR
 def serve_mailboxes(ctx: NodeContext) -> list[MailboxReport]:
     """One pass over every admitted city's mailbox (`node sync` on the province, and the daemon)."""
     with hold(ctx.home.locks / "sync.lock", what="sync"):
+        from fjshare.node.sealed import refresh_derived
+
+        refresh_derived(ctx)  # grants owed derived bundles of newly arrived data (Art 27)
         trust = NodeTrustView(ctx)
         cities = [r["code"] for r in ctx.conn.execute("SELECT code FROM peers WHERE role = 'child' ORDER BY code")]
         reports = [serve_mailbox(ctx, c, trust) for c in cities]

@@ -10,6 +10,7 @@ never served (Art 4, 21). Every query is written to the audit log (Art 30, 31).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -91,25 +92,64 @@ def build_filter(resource: Resource, conditions: list[Condition]) -> ds.Expressi
     return expr
 
 
-def check_may_query(resource: Resource) -> None:
-    """Refuse share types this node cannot serve in query mode yet. Raises Refused."""
+def check_may_query(ctx: NodeContext, resource: Resource, columns: list[str] | None) -> tuple[object | None, list[str] | None]:
+    """Who may query what (Art 4, 21-27). Returns ``(grant or None, columns)``; raises Refused.
+
+    Unconditional: any registered user. Conditional: the providing agency's own users, or users of
+    an agency holding a live grant, for the granted items only. Not shared: never.
+    """
+    from fjshare.clock import CHINA
+    from fjshare.node.requests import active_grant
+
     if resource.share_type == "none":
         raise Refused(
             f"resource {resource.code} is not shared: its provider stated the legal basis for not sharing it "
             f"({resource.legal_basis}); under Articles 4 and 21 only its catalogue entry is published",
             hint="ask the provider agency or the digital office about the basis if your duties need this data",
         )
-    if resource.share_type == "conditional":
+    if resource.share_type == "unconditional":
+        return None, columns
+    actor = ctx.actor
+    if actor.agency == resource.agency:
+        return None, columns
+    grant = active_grant(ctx.conn, actor.agency or "", resource.code, ctx.clock.now().astimezone(CHINA).date())
+    if grant is None:
         raise Refused(
-            f"resource {resource.code} is shared conditionally: it can be queried only under a grant "
-            "(request, review and authorisation, Articles 23-27)",
-            hint="file a request with `node request create` once the sharing service is enabled on this node",
+            f"resource {resource.code} is shared conditionally: agency {actor.agency} holds no live grant for it "
+            "(request, review and authorisation, Articles 23-27; an expired or revoked grant allows nothing)",
+            hint=f"file a request: node request create {resource.code} --mode query --items ... --purpose ... --until ...",
         )
+    granted = json.loads(grant["items"])
+    outside = [c for c in (columns or []) if c not in granted]
+    if outside:
+        raise Refused(f"grant {grant['id']} covers the items {', '.join(granted)}, not {', '.join(outside)}",
+                      hint="request the further items, or query the granted ones")
+    return grant, columns or granted
 
 
-def _bundle_dataset(ctx: NodeContext, b: StoredBundle) -> ds.Dataset:
+def _bundle_table(ctx: NodeContext, b: StoredBundle, columns: list[str], flt: ds.Expression | None) -> pa.Table:
+    if b.sealed:  # conditional data: opened in memory, never written out in plaintext (DESIGN §5)
+        from fjshare.node.sealed import read_part
+
+        t = read_part(ctx, ctx.home.root / b.path, columns=columns)
+        return t.filter(flt) if flt is not None else t
     parts = sorted((ctx.home.root / b.path / "data").glob("part-*.parquet"))
-    return ds.dataset([str(p) for p in parts], format="parquet")
+    return ds.dataset([str(p) for p in parts], format="parquet").to_table(columns=columns, filter=flt)
+
+
+def _view(ctx: NodeContext, resource: Resource, grant: object | None) -> list[StoredBundle]:
+    """The bundles to read: the current view, or at a grantee's node the derived bundles of its grant."""
+    bundles = view_bundles(ctx.conn, resource.code)
+    if grant is None or bundles:
+        return bundles
+    rows = ctx.conn.execute("SELECT * FROM bundles WHERE resource = ? AND kind = 'derived' ORDER BY seq",
+                            (resource.code,)).fetchall()
+    out = []
+    for r in rows:
+        manifest = json.loads((ctx.home.root / r["path"] / "bundle.json").read_bytes())["signed"]
+        if (manifest.get("extensions") or {}).get("grant") == grant["id"]:  # type: ignore[index]
+            out.append(StoredBundle.from_row(r))
+    return out
 
 
 def read_view(
@@ -119,6 +159,7 @@ def read_view(
     columns: list[str] | None = None,
     conditions: list[Condition] | None = None,
     trace: bool = False,
+    grant: object | None = None,
 ) -> pa.Table:
     """The current view of ``resource`` filtered and projected, as one Arrow table."""
     names = resource.item_names
@@ -130,8 +171,8 @@ def read_view(
     wanted = list(dict.fromkeys(columns + (list(resource.key) if upsert else [])
                                 + ([c.item for c in conditions or []] if upsert else [])))
     tables = []
-    for ordinal, b in enumerate(view_bundles(ctx.conn, resource.code)):
-        t = _bundle_dataset(ctx, b).to_table(columns=wanted, filter=None if upsert else flt)
+    for ordinal, b in enumerate(_view(ctx, resource, grant)):
+        t = _bundle_table(ctx, b, wanted, None if upsert else flt)
         if trace or upsert:
             n = t.num_rows
             t = t.append_column("_bundle", pa.array([b.bundle_id] * n, pa.string()))
@@ -192,14 +233,14 @@ def query(
     resource = get_resource(ctx.conn, code)
     conditions = [parse_condition(w) for w in where or []]
     try:
-        check_may_query(resource)
+        grant, columns = check_may_query(ctx, resource, columns)
     except Refused as refusal:
         ctx.audit("query.refused", code, user=actor.name, agency=actor.agency, purpose=purpose, reason=refusal.message)
         raise
-    table = read_view(ctx, resource, columns=columns, conditions=conditions, trace=trace)
+    table = read_view(ctx, resource, columns=columns, conditions=conditions, trace=trace, grant=grant)
     ctx.audit(
         "query", code, user=actor.name, agency=actor.agency, purpose=purpose, where=where or [],
-        columns=columns or [], rows=table.num_rows,
+        columns=columns or [], rows=table.num_rows, grant=grant["id"] if grant else None,  # type: ignore[index]
     )
     return QueryResult(resource, table)
 

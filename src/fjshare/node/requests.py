@@ -170,7 +170,11 @@ def grant(ctx: NodeContext, request_id: str) -> dict:
     record = get(ctx, request_id)
     _require_state(record, "authorising", ctx)
     record = dict(record, grant={"id": f"g-{request_id}", "granted_at": ctx.now()})
-    return _advance(ctx, record, "granted", "granted", grant=record["grant"]["id"])
+    record = _advance(ctx, record, "granted", "granted", grant=record["grant"]["id"])
+    from fjshare.node.sealed import refresh_derived
+
+    refresh_derived(ctx)  # the granted items, sealed to the grantee's node, go out with the next sync
+    return record
 
 
 def revoke(ctx: NodeContext, grant_id: str, *, reason: str) -> dict:

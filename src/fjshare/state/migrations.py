@@ -337,3 +337,16 @@ MIGRATIONS.append(
     CREATE INDEX grants_lookup ON grants (agency, resource)
     """
 )
+
+MIGRATIONS.append(
+    # 7: derived bundles made for grants: only the granted items, sealed to the grantee's node (DESIGN §5).
+    """
+    CREATE TABLE derived (
+        grant_id   TEXT NOT NULL,
+        source     TEXT NOT NULL,             -- the original bundle
+        bundle_id  TEXT NOT NULL,             -- the derived bundle
+        made_at    TEXT NOT NULL,
+        PRIMARY KEY (grant_id, source)
+    )
+    """
+)
