@@ -115,6 +115,13 @@ def test_the_whole_chain_of_a_conditional_request(world, monkeypatch):
         assert requests.get(c, rid)["state"] == "revoked"
     with opened(xm, "xm-staff") as c, pytest.raises(Refused):
         query.query(c, res)                                     # a revoked grant allows nothing
+    # the use travelled back to the provider's node (Art 30)
+    from fjshare.node import usage
+
+    with opened(fz) as c:
+        [use] = usage.listing(c, res)
+    assert (use["user"], use["agency"], use["grant_id"], use["rows"]) == ("xm-staff", requester, f"g-{rid}", 20)
+    assert use["purpose"] == "养老待遇资格认证"
 
 
 def test_an_unopposed_filing_waits_for_authorisation_and_becomes_overdue(world, monkeypatch, run_cli):

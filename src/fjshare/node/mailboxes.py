@@ -18,7 +18,9 @@ from fjshare.fsutil import atomic_write_bytes, fsync_dir
 from fjshare.node.context import NodeContext
 from fjshare.node.inbox.ingest import apply_pending, ingest_one, ingest_order
 from fjshare.node.locks import hold
+from fjshare.node.sealed import refresh_derived
 from fjshare.node.trustview import NodeTrustView
+from fjshare.node.usage import report as report_usage
 from fjshare.state.db import transaction
 
 
@@ -93,9 +95,8 @@ def serve_mailbox(ctx: NodeContext, city: str, trust: NodeTrustView) -> MailboxR
 def serve_mailboxes(ctx: NodeContext) -> list[MailboxReport]:
     """One pass over every admitted city's mailbox (`node sync` on the province, and the daemon)."""
     with hold(ctx.home.locks / "sync.lock", what="sync"):
-        from fjshare.node.sealed import refresh_derived
-
         refresh_derived(ctx)  # grants owed derived bundles of newly arrived data (Art 27)
+        report_usage(ctx)  # uses of other nodes' data go back to their providers (Art 30)
         trust = NodeTrustView(ctx)
         cities = [r["code"] for r in ctx.conn.execute("SELECT code FROM peers WHERE role = 'child' ORDER BY code")]
         reports = [serve_mailbox(ctx, c, trust) for c in cities]

@@ -24,6 +24,8 @@ from fjshare.clock import parse_time
 from fjshare.errors import BadInput, Refused, UsageError
 from fjshare.node.context import NodeContext
 from fjshare.node.store import StoredBundle, view_bundles
+from fjshare.node.usage import record_use
+from fjshare.state.db import transaction
 from fjshare.schema import DataItem
 
 OPERATORS = (">=", "<=", "!=", "=", ">", "<", "~")
@@ -238,10 +240,12 @@ def query(
         ctx.audit("query.refused", code, user=actor.name, agency=actor.agency, purpose=purpose, reason=refusal.message)
         raise
     table = read_view(ctx, resource, columns=columns, conditions=conditions, trace=trace, grant=grant)
-    ctx.audit(
-        "query", code, user=actor.name, agency=actor.agency, purpose=purpose, where=where or [],
-        columns=columns or [], rows=table.num_rows, grant=grant["id"] if grant else None,  # type: ignore[index]
-    )
+    grant_id = grant["id"] if grant else None  # type: ignore[index]
+    with transaction(ctx.conn):
+        ctx.audit("query", code, user=actor.name, agency=actor.agency, purpose=purpose, where=where or [],
+                  columns=columns or [], rows=table.num_rows, grant=grant_id)
+        if actor.agency != resource.agency:
+            record_use(ctx, resource, mode="query", purpose=purpose, grant_id=grant_id, rows=table.num_rows)
     return QueryResult(resource, table)
 
 

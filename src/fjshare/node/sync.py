@@ -29,6 +29,7 @@ from fjshare.node.context import NodeContext
 from fjshare.node.inbox.ingest import apply_pending, ingest_one, ingest_order
 from fjshare.node.locks import hold
 from fjshare.node.trustview import NodeTrustView
+from fjshare.node.usage import report as report_usage
 from fjshare.state.db import transaction
 
 log = logging.getLogger("fjshare.sync")
@@ -81,6 +82,7 @@ def sync_round(ctx: NodeContext, transport: Transport, *, peer: str = PROVINCE) 
     report = SyncReport(peer)
     started = time.monotonic()
     with hold(ctx.home.locks / "sync.lock", what="sync"):
+        report_usage(ctx)  # uses of other nodes' data go back to their providers (Art 30)
         # 1. acknowledgements from the province
         for e in t.list(f"{DOWN}/{ACKS}"):
             if e.is_dir or not e.name.endswith(mailbox.ACK_SUFFIX):

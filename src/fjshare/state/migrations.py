@@ -350,3 +350,25 @@ MIGRATIONS.append(
     )
     """
 )
+
+MIGRATIONS.append(
+    # 8: usage of shared data, reported back to the provider (Art 30).
+    """
+    CREATE TABLE usage (
+        uid       TEXT PRIMARY KEY,           -- <using node>:<n>
+        resource  TEXT NOT NULL,
+        provider  TEXT NOT NULL,              -- the providing agency
+        provider_node TEXT NOT NULL,
+        user      TEXT NOT NULL,
+        agency    TEXT,
+        node      TEXT NOT NULL,
+        mode      TEXT NOT NULL,              -- query | download | processing
+        purpose   TEXT,
+        grant_id  TEXT,
+        rows      INTEGER NOT NULL,
+        at        TEXT NOT NULL,
+        reported  INTEGER NOT NULL DEFAULT 0  -- sent to the provider's node (or local)
+    );
+    CREATE INDEX usage_resource ON usage (resource, at)
+    """
+)

@@ -196,3 +196,16 @@ def grant_list(session: Session, as_json: bool) -> None:
     rows = session.ctx().conn.execute("SELECT * FROM grants ORDER BY granted_at").fetchall()
     show([dict(r) for r in rows], as_json=as_json,
          columns=["id", "agency", "resource", "mode", "until", "granted_at", "revoked_at"])
+
+
+@cli.command("usage")
+@click.option("--resource", help="Only this resource.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@pass_session
+def usage_cmd(session: Session, resource: str | None, as_json: bool) -> None:
+    """Who used this node's data, when, for what and under which grant (Art 30)."""
+    from fjshare.cli.render import emit as show
+    from fjshare.node.usage import listing
+
+    show(listing(session.ctx(), resource), as_json=as_json,
+         columns=["at", "resource", "user", "agency", "node", "mode", "purpose", "grant_id", "rows"])

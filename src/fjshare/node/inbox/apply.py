@@ -40,7 +40,25 @@ def prepare(ctx: NodeContext, vb: VerifiedBundle, trust: NodeTrustView) -> Appli
         return _prepare_revocations(ctx, vb, trust)
     if kind == "message" and vb.manifest.stream.channel == f"to/{ctx.config.code}":
         return _prepare_messages(ctx, vb)
+    if kind == "usage" and vb.manifest.stream.channel == f"to/{ctx.config.code}":
+        return _prepare_usage(ctx, vb)
     return _nothing
+
+
+def _prepare_usage(ctx: NodeContext, vb: VerifiedBundle) -> Applier:
+    """Uses of this node's data reported by the node where they happened (Art 30)."""
+    from fjshare.node.usage import apply_usage
+
+    origin = vb.manifest.stream.origin
+    docs = [d for d in read_documents(vb.path) if d.get("type") == "usage"]
+    for d in docs:
+        if d.get("node") != origin or d.get("provider_node") != ctx.config.code:
+            raise _outside(origin, f"a usage record {d.get('uid')} it did not make, or of another node's data")
+
+    def apply(conn: sqlite3.Connection, dest: Path) -> None:
+        for d in docs:
+            apply_usage(conn, d)
+    return apply
 
 
 def _prepare_messages(ctx: NodeContext, vb: VerifiedBundle) -> Applier:
