@@ -164,3 +164,36 @@ def test_requests_for_unconditional_or_unknown_items_are_refused(world):
         with pytest.raises(BadInput) as e:
             requests.create(c, res, mode="query", items=["salary"], purpose="x", until="2099-01-01")
         assert "items:" in str(e.value)
+
+
+def test_download_mode_delivers_granted_items_and_refreshes_on_new_bundles(world, run_cli, tmp_path):
+    import pyarrow.parquet as pq
+
+    fed, res, requester, publisher = world
+    xm, fz = fed.cities["350200"], fed.cities["350100"]
+    with opened(xm, "xm-staff") as c:
+        rid = requests.create(c, res, mode="download", items=["id_number", "amount"], purpose="比对",
+                              until="2099-12-31")["id"]
+    with opened(xm, "xm-admin") as c:
+        requests.review(c, rid, approve=True)
+    fed.settle_all()
+    import os
+
+    os.environ["FJSHARE_NOW"] = later(12)  # unopposed: the objection window has closed
+    try:
+        with opened(fed.province) as p:
+            requests.grant(p, rid)
+        fed.settle_all()
+        delivery = xm / "deliveries" / requester / (res.replace("/", "_") + ".parquet")
+        t = pq.read_table(delivery)
+        assert t.column_names == ["id_number", "amount"] and t.num_rows == 20
+        out = tmp_path / "fetched.parquet"
+        r = run_cli("--home", xm, "--user", "xm-staff", "fetch", res, "--out", out, "--purpose", "比对")
+        assert r.code == 0, r.err
+        assert pq.read_table(out).num_rows == 20
+        drop(fz, publisher, res, "more.csv", csv_rows(5, start=900))   # the provider publishes more
+        intake(fz)
+        fed.settle_all()
+        assert pq.read_table(delivery).num_rows == 25
+    finally:
+        del os.environ["FJSHARE_NOW"]

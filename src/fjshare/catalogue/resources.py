@@ -99,7 +99,7 @@ def build_entry(conn: sqlite3.Connection, r: Resource) -> dict:
         raise Refused(f"resource {r.code} is already registered", hint="choose another sequence number, or revise the entry")
     entry = {
         "abstract": r.name, "attribute": "department", "format": "数据库", "update_cycle": "irregular",
-        "share_modes": [] if r.share_type == "none" else ["query"], "keywords": [],
+        "share_modes": [] if r.share_type == "none" else ["query", "download"], "keywords": [],
         **r.entry,
         "resource_code": r.code, "name": r.name, "provider_code": r.agency, "provider_name": agency["name"],
         "region_code": agency["region"], "share_type": r.share_type, "items": r.schema_dicts(),

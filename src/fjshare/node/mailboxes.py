@@ -21,6 +21,7 @@ from fjshare.node.locks import hold
 from fjshare.node.sealed import refresh_derived
 from fjshare.node.trustview import NodeTrustView
 from fjshare.node.usage import report as report_usage
+from fjshare.node.deliveries import refresh_deliveries
 from fjshare.state.db import transaction
 
 
@@ -101,4 +102,5 @@ def serve_mailboxes(ctx: NodeContext) -> list[MailboxReport]:
         cities = [r["code"] for r in ctx.conn.execute("SELECT code FROM peers WHERE role = 'child' ORDER BY code")]
         reports = [serve_mailbox(ctx, c, trust) for c in cities]
         apply_pending(ctx, trust)
+        refresh_deliveries(ctx)  # download-mode files of the province's own agencies
         return reports

@@ -30,6 +30,7 @@ from fjshare.node.inbox.ingest import apply_pending, ingest_one, ingest_order
 from fjshare.node.locks import hold
 from fjshare.node.trustview import NodeTrustView
 from fjshare.node.usage import report as report_usage
+from fjshare.node.deliveries import refresh_deliveries
 from fjshare.state.db import transaction
 
 log = logging.getLogger("fjshare.sync")
@@ -132,6 +133,7 @@ def sync_round(ctx: NodeContext, transport: Transport, *, peer: str = PROVINCE) 
         for outcome in apply_pending(ctx, trust):
             report.pulled.append(outcome.bundle)
         report.pending = sum(1 for p in ctx.home.pending.iterdir() if p.is_dir()) if ctx.home.pending.exists() else 0
+        refresh_deliveries(ctx)  # download-mode files follow the bundles that just arrived
         # 4. acknowledgements to the province
         for row in queue.acks_owed(ctx.conn, peer):
             _put_small(t, Ack(row["bundle_id"], row["status"], row["reason"]).to_bytes(),

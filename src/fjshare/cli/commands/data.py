@@ -176,3 +176,16 @@ def subscribe_cmd(session: Session, resource: str) -> None:
     from fjshare.node.subscriptions import subscribe
 
     note(subscribe(session.ctx(), resource))
+
+
+@cli.command("fetch")
+@click.argument("resource")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Parquet file to write.")
+@click.option("--purpose", help="Why you need the data (audit log; reported to the provider, Art 30).")
+@pass_session
+def fetch_cmd(session: Session, resource: str, out: Path, purpose: str | None) -> None:
+    """👤 Download mode: the data you may have (unconditional, or granted items under a download grant) as Parquet."""
+    from fjshare.node.deliveries import fetch
+
+    rows = fetch(session.ctx(), resource, out, purpose=purpose)
+    note(f"{rows:,} rows written to {out}")
