@@ -43,8 +43,9 @@ def emit(
     *,
     kind: str,
     channel: str,
-    documents: list[dict],
+    documents: list[dict] | None = None,
     records: Callable[[sqlite3.Connection], None] | None = None,
+    table: pa.Table | None = None,
 ) -> Emitted:
     """Sign ``documents`` into the next bundle of this node's ``channel`` stream, store and queue it.
 
@@ -65,14 +66,15 @@ def emit(
         if leftover.exists() and not store.is_stored(ctx.conn, bundle_id):
             shutil.rmtree(leftover)
         writer = BundleWriter(work)
-        table = pa.table({"document": [json.dumps(d, ensure_ascii=False, sort_keys=True) for d in documents]},
-                         schema=DOCUMENT_SCHEMA)
+        if table is None:  # records as JSON documents; a processing result brings its own table
+            table = pa.table({"document": [json.dumps(d, ensure_ascii=False, sort_keys=True) for d in documents or []]},
+                             schema=DOCUMENT_SCHEMA)
         pq.write_table(table, writer.data_path(PART_NAME), compression="zstd")
         writer.finish(
             bundle_id=bundle_id, kind=kind, created=ctx.clock.now(),
             stream=Stream(origin, channel, seq, streams.head_hash(origin, channel)),
             handler=ctx.actor.label(), signer_node=origin, signing_key=ctx.keys.signing,
-            schema=[Column("document", "string")], rows=len(documents),
+            schema=[Column(f.name, _type_name(f.type)) for f in table.schema], rows=table.num_rows,
         )
         assert writer.bundle_json is not None
         manifest = json.loads(writer.bundle_json)["signed"]
@@ -86,6 +88,23 @@ def emit(
         dest = store.commit(ctx.conn, ctx.home, work, manifest, hashlib.sha256(writer.bundle_json).hexdigest(),
                             stored_at=ctx.now(), on_commit=queue_it)
         return Emitted(bundle_id, channel, seq, dest, routed)
+
+
+def _type_name(t: pa.DataType) -> str:
+    """The data-item type a result column is declared with in the manifest."""
+    if pa.types.is_integer(t):
+        return "int"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_date(t):
+        return "date"
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    if pa.types.is_decimal(t):
+        return f"decimal({t.precision},{t.scale})"
+    return "string"
 
 
 def read_documents(bag: Path) -> list[dict]:

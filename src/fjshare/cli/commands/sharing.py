@@ -209,3 +209,50 @@ def usage_cmd(session: Session, resource: str | None, as_json: bool) -> None:
 
     show(listing(session.ctx(), resource), as_json=as_json,
          columns=["at", "resource", "user", "agency", "node", "mode", "purpose", "grant_id", "rows"])
+
+
+@cli.group("process")
+def process_group() -> None:
+    """Custom processing (Art 22): filter, compare, clean; results are bundles."""
+
+
+def _job(name: str, doc: str, *, two: bool = False):
+    @process_group.command(name, help=doc)
+    @click.argument("resources", nargs=2 if two else 1)
+    @click.option("--where", multiple=True, metavar="EXPR", help="Condition on the input rows; repeat to AND.")
+    @click.option("--columns", help="Columns to keep (filter).")
+    @click.option("--key", help="Key item (compare: to match rows; clean: to de-duplicate on).")
+    @click.option("--items", help="Items to compare, comma separated.")
+    @click.option("--purpose", help="Why (audit log; reported to the provider, Art 30).")
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result as Parquet.")
+    @pass_session
+    def cmd(session: Session, resources, where, columns, key, items, purpose, out) -> None:
+        from fjshare.node import processing
+
+        ctx = session.ctx()
+        inputs = list(resources) if isinstance(resources, tuple) else [resources]
+        e = processing.run_job(ctx, name, inputs, purpose=purpose, where=list(where),
+                               columns=[c.strip() for c in columns.split(",")] if columns else None, key=key,
+                               items=[i.strip() for i in items.split(",")] if items else None)
+        click.echo(e.bundle_id)
+        if out:
+            n = processing.result_to_file(ctx, e.bundle_id, out)
+            note(f"{n:,} result rows written to {out}")
+
+    return cmd
+
+
+_job("filter", "👤 Rows meeting --where, with --columns; the result is a bundle.")
+_job("compare", "👤 Compare two resources on --key: rows in one only, and differing --items.", two=True)
+_job("clean", "👤 Trim text, normalise full-width characters, de-duplicate on --key.")
+
+
+@process_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@pass_session
+def process_list(session: Session, as_json: bool) -> None:
+    """Processing results stored at this node."""
+    from fjshare.cli.render import emit as show
+    from fjshare.node import processing
+
+    show(processing.results(session.ctx()), as_json=as_json)
