@@ -197,3 +197,38 @@ def test_download_mode_delivers_granted_items_and_refreshes_on_new_bundles(world
         assert pq.read_table(delivery).num_rows == 25
     finally:
         del os.environ["FJSHARE_NOW"]
+
+
+def test_within_one_city_the_city_office_coordinates_and_may_uphold_the_objection_art26(tmp_path, monkeypatch):
+    fed = build(tmp_path, cities=("350200",))
+    try:
+        xm = fed.cities["350200"]
+        publisher, res = agency_with_resource(xm, "350200", resource="101001/000008", share_type="conditional",
+                                              basis="《条例》", org="MB040004")
+        requester = ids.make_uscc("350203", "MB050005")
+        with opened(xm) as c:
+            registry.add_agency(c, requester, name="思明区某局", region="350203")
+            registry.add_user(c, "req", agency=requester, role="analyst")
+            registry.add_user(c, "req-admin", agency=requester, role="admin")
+            registry.add_user(c, "pub-admin", agency=publisher, role="admin")
+        with opened(xm, "req") as c:
+            rid = requests.create(c, res, mode="query", items=["name"], purpose="核验", until="2099-12-31")["id"]
+        with opened(xm, "req-admin") as c:
+            requests.review(c, rid, approve=True)
+        with opened(xm, "pub-admin") as c:
+            requests.object_to(c, rid, reason="无必要")
+        fed.settle_all()
+        with opened(fed.province) as p, pytest.raises(Refused) as e:   # not the province's to settle
+            requests.coordinate(p, rid, uphold=True)
+        assert "350200" in str(e.value)
+        with opened(xm) as c:
+            [row] = requests.listing(c)
+            assert "node 350200" in row["duty"]
+            requests.coordinate(c, rid, uphold=True, comment="异议成立")
+        fed.settle_all()
+        with opened(fed.province) as p:
+            assert requests.get(p, rid)["state"] == "denied"
+            with pytest.raises(Refused):
+                requests.grant(p, rid)
+    finally:
+        fed.stop_server()
