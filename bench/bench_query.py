@@ -1,6 +1,6 @@
 """Query-mode benchmark: a selective query on a 10-million-row resource, ours against DuckDB.
 
-    python bench/bench_query.py                  # 10 x 1,000,000 rows, 5 timed runs per side
+    python bench/bench_query.py                  # 10 x 1,000,000 rows, 2 rounds x 5 timed runs per side
     python bench/bench_query.py --rows 2000000 --files 4 --repeat 3
 
 The node home (bench/out/, gitignored) is built once: population records as in
@@ -10,7 +10,9 @@ as an unconditional resource and as a conditional one, whose parts are sealed at
 
 The query: ``region_code = 350203`` (1 county of the 84 the generator spreads rows over, ~1.2% of
 rows), returning ``id_number, name, phone``. Compared, each side in its own process, warm cache
-(one unmeasured run first, then ``--repeat`` timed runs, median):
+(one unmeasured run first, then ``--repeat`` timed runs; ``--rounds`` such processes per side,
+interleaved; the median of all timed runs; peak RSS is the process's VmHWM, which counts the
+memory-mapped Parquet parts our side reads as well as its heap):
 
 * duckdb           ``SELECT ... FROM read_parquet('<store>/*/data/*.parquet') WHERE ...`` with
                    ``SET threads=2``, over the unconditional resource's Parquet parts;
@@ -152,9 +154,16 @@ def _run(kind: str, home: Path, repeat: int) -> dict:
         times.append(time.perf_counter() - started)
     if hasattr(table, "read_all"):  # duckdb may hand back a RecordBatchReader
         table = table.read_all()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"kind": kind, "seconds": statistics.median(times), "all": times, "rows": table.num_rows,
-            "cols": table.column_names, "peak_mb": peak_kb / 1024}
+            "cols": table.column_names, "peak_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM; ru_maxrss would carry over the parent's peak across fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(kind: str, home: Path, repeat: int) -> dict:
@@ -171,18 +180,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--files", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per side per round")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds over all sides, interleaved (a shared machine's noise falls on every side)")
     parser.add_argument("--only", help=f"comma-separated sides ({','.join(KINDS)})")
     parser.add_argument("--_run", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._run:
-        print(json.dumps(_run(args._run, Path(args.home), args.repeat)))
-        return
+        print(json.dumps(_run(args._run, Path(args.home), args.repeat)), flush=True)
+        # Skip interpreter teardown: Arrow's scan threads can abort the process at exit just after
+        # a scan ("terminate called without an active exception", apache/arrow#39862).
+        os._exit(0)
     home = build(args.rows, args.files)
     kinds = (args.only or ",".join(KINDS)).split(",")
-    results = [measure(k, home, args.repeat) for k in kinds]
-    print(f"{args.rows:,} rows in {args.files} bundles; WHERE {WHERE[0]}; columns {', '.join(COLUMNS)}")
+    runs: dict[str, list[dict]] = {k: [] for k in kinds}
+    for _ in range(args.rounds):
+        for k in kinds:
+            runs[k].append(measure(k, home, args.repeat))
+    results = []
+    for k, rs in runs.items():
+        times = [t for r in rs for t in r["all"]]
+        results.append({"kind": k, "seconds": statistics.median(times), "all": times, "rows": rs[0]["rows"],
+                        "peak_mb": max(r["peak_mb"] for r in rs)})
+    print(f"{args.rows:,} rows in {args.files} bundles; WHERE {WHERE[0]}; columns {', '.join(COLUMNS)}; "
+          f"median of {args.rounds} x {args.repeat} warm runs per side")
     print(f"{'side':<18}{'rows':>9}{'median s':>10}{'min s':>8}{'max s':>8}{'peak MB':>9}")
     for r in results:
         print(f"{r['kind']:<18}{r['rows']:>9,}{r['seconds']:>10.3f}{min(r['all']):>8.3f}{max(r['all']):>8.3f}"

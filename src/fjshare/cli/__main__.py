@@ -1,3 +1,3 @@
-from fjshare.cli.main import main
+from fjshare.cli.main import entry
 
-main()
+entry()

@@ -82,3 +82,24 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def entry() -> None:
+    """Console-script entry: :func:`main`, then a hard exit.
+
+    pyarrow can abort a process that exits while its thread pools wind down (apache/arrow#39862,
+    "terminate called without an active exception" after a dataset scan). Every result is written
+    and flushed by then, so ``node`` ends with ``os._exit`` and the exit code it meant.
+    """
+    import logging
+    import os
+
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 
 from fjshare.catalogue.resources import Resource, get_resource
 from fjshare.clock import parse_time
@@ -129,14 +130,101 @@ def check_may_query(ctx: NodeContext, resource: Resource, columns: list[str] | N
     return grant, columns or granted
 
 
-def _bundle_table(ctx: NodeContext, b: StoredBundle, columns: list[str], flt: ds.Expression | None) -> pa.Table:
-    if b.sealed:  # conditional data: opened in memory, never written out in plaintext (DESIGN §5)
-        from fjshare.node.sealed import read_part
+# Scanning (performance, DESIGN §8). Committed parts never change, so they are memory-mapped
+# rather than read into fresh buffers; all plaintext parts of a view are scanned as one dataset
+# (fragments in view order, so row order is bundle order then row order, as before) with the
+# filter and projection pushed down; a string column used only by the filter and dictionary-encoded
+# in the files is read as a dictionary (compared once per distinct value); sealed parts are opened
+# in memory two at a time, each scanned with the same pushdown.
+_LOCAL_FS = pafs.LocalFileSystem(use_mmap=True)
+_SCAN_THREADS = max(1, min(2, pa.cpu_count()))
+_LARGE_PART = 8 << 20  # bytes: parts this big (on average) are scanned one at a time
 
-        t = read_part(ctx, ctx.home.root / b.path, columns=columns)
-        return t.filter(flt) if flt is not None else t
-    parts = sorted((ctx.home.root / b.path / "data").glob("part-*.parquet"))
-    return ds.dataset([str(p) for p in parts], format="parquet").to_table(columns=columns, filter=flt)
+
+def _readahead(parts: list[Path]) -> dict:
+    """Large parts one at a time, their row groups decoded in parallel (as fast, far less memory
+    than pyarrow's default of 4 files x 16 batches in flight); many small parts several at once."""
+    try:
+        large = sum(p.stat().st_size for p in parts) >= _LARGE_PART * len(parts)
+    except OSError:
+        large = False
+    return {"fragment_readahead": 1, "batch_readahead": 4} if large else {"fragment_readahead": 4, "batch_readahead": 16}
+
+
+def _scan_pool() -> pa.MemoryPool:
+    """jemalloc where the build has it: far fewer fresh (zeroed) pages per scan than mimalloc."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return pa.default_memory_pool()
+
+
+def _parquet_format(dictionary_columns: list[str]) -> ds.ParquetFileFormat:
+    return ds.ParquetFileFormat(
+        read_options=ds.ParquetReadOptions(dictionary_columns=dictionary_columns or None),
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+    )
+
+
+def _dictionary_candidates(resource: Resource, conditions: list[Condition], wanted: list[str]) -> list[str]:
+    """String columns used only by the filter, and only with = != < <= > >= (``~`` has no
+    dictionary kernel): worth reading as a dictionary where the files store them so."""
+    names = [c.item for c in conditions if c.item not in wanted and pa.types.is_string(_arrow_type(resource, c.item))]
+    return [n for n in dict.fromkeys(names) if all(c.op != "~" for c in conditions if c.item == n)]
+
+
+def _dictionary_encoded(fragment: ds.ParquetFileFragment, names: list[str]) -> list[str]:
+    """Those of ``names`` that every row group of ``fragment`` stores dictionary-encoded."""
+    if not names:
+        return []
+    meta = fragment.metadata
+    index = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    dictionary = {"RLE_DICTIONARY", "PLAIN_DICTIONARY"}
+    return [n for n in names if n in index and meta.num_row_groups and all(
+        dictionary & set(meta.row_group(g).column(index[n]).encodings) for g in range(meta.num_row_groups))]
+
+
+def _plain_parts(ctx: NodeContext, b: StoredBundle) -> list[Path]:
+    return sorted((ctx.home.root / b.path / "data").glob("part-*.parquet"))
+
+
+def _scan_plain(parts: list[tuple[int, Path]], fmt: ds.ParquetFileFormat, columns: list[str],
+                flt: ds.Expression | None, with_ord: bool) -> pa.Table:
+    """One scan of many plaintext parts; ``_ord`` (the bundle's place in the view) on request."""
+    fragments = [fmt.make_fragment(str(p), filesystem=_LOCAL_FS,
+                                   partition_expression=ds.field("_ord") == pa.scalar(o, pa.int64()))
+                 for o, p in parts]
+    # The same schema promotion the per-bundle concatenation made before (a later bundle may differ).
+    schema = pa.unify_schemas([f.physical_schema for f in fragments], promote_options="permissive")
+    if with_ord:
+        schema = schema.append(pa.field("_ord", pa.int64()))
+    dataset = ds.FileSystemDataset(fragments, schema, fmt, _LOCAL_FS)
+    return dataset.to_table(columns=columns + (["_ord"] if with_ord else []), filter=flt, use_threads=True,
+                            memory_pool=_scan_pool(), **_readahead([p for _, p in parts]))
+
+
+def _bundle_table(ctx: NodeContext, b: StoredBundle, fmt: ds.ParquetFileFormat, columns: list[str],
+                  flt: ds.Expression | None, dictionary_candidates: list[str]) -> pa.Table | None:
+    """One bundle's rows; sealed parts (conditional data) are opened in memory only (DESIGN §5)."""
+    if not b.sealed:
+        parts = _plain_parts(ctx, b)
+        return _scan_plain([(0, p) for p in parts], fmt, columns, flt, False) if parts else None
+    from fjshare.node.sealed import PART
+
+    bag = ctx.home.root / b.path
+    if (bag / "data" / PART).exists():
+        return _scan_plain([(0, bag / "data" / PART)], fmt, columns, flt, False)
+    from fjshare.packaging import seal
+    from fjshare.packaging.bag import SEALED_SUFFIX
+    from fjshare.packaging.manifest import Manifest
+
+    manifest = Manifest.from_dict(json.loads((bag / "bundle.json").read_bytes())["signed"])
+    key = seal.data_key_for(manifest.sealed, ctx.config.code, ctx.keys.box)
+    data = pa.py_buffer(seal.unseal_to_bytes(bag / "data" / (PART + SEALED_SUFFIX), key))
+    if dictionary_candidates:
+        fmt = _parquet_format(_dictionary_encoded(fmt.make_fragment(pa.BufferReader(data)), dictionary_candidates))
+    fragment = fmt.make_fragment(pa.BufferReader(data))
+    return fragment.to_table(columns=columns, filter=flt, use_threads=True, memory_pool=_scan_pool())
 
 
 def _view(ctx: NodeContext, resource: Resource, grant: object | None) -> list[StoredBundle]:
@@ -172,18 +260,42 @@ def read_view(
     upsert = resource.update_mode == "upsert"
     wanted = list(dict.fromkeys(columns + (list(resource.key) if upsert else [])
                                 + ([c.item for c in conditions or []] if upsert else [])))
+    bundles = _view(ctx, resource, grant)
+    scan_flt = None if upsert else flt
+    all_plain = not any(b.sealed for b in bundles)
+    plain = [(o, p) for o, b in enumerate(bundles) for p in _plain_parts(ctx, b)] if all_plain else []
+    candidates = _dictionary_candidates(resource, conditions or [], wanted) if scan_flt is not None else []
+    probe = ds.ParquetFileFormat().make_fragment(str(plain[0][1]), filesystem=_LOCAL_FS) if plain and candidates else None
+    fmt = _parquet_format(_dictionary_encoded(probe, candidates) if probe else [])
     tables = []
-    for ordinal, b in enumerate(_view(ctx, resource, grant)):
-        t = _bundle_table(ctx, b, wanted, None if upsert else flt)
-        if trace or upsert:
-            n = t.num_rows
-            t = t.append_column("_bundle", pa.array([b.bundle_id] * n, pa.string()))
-            t = t.append_column("_provider", pa.array([b.provider] * n, pa.string()))
-            t = t.append_column("_handler", pa.array([b.handler] * n, pa.string()))
+    if plain:  # the usual case: every part in one scan
+        with_ord = trace or upsert
+        t = _scan_plain(plain, fmt, wanted, scan_flt, with_ord)
+        if with_ord:
+            ords = t["_ord"]
+            t = t.drop_columns(["_ord"])
+            for name, values in (("_bundle", [b.bundle_id for b in bundles]), ("_provider", [b.provider for b in bundles]),
+                                 ("_handler", [b.handler for b in bundles])):
+                t = t.append_column(name, pc.take(pa.array(values, pa.string()), ords))
             if upsert:
-                t = t.append_column("_ord", pa.array([ordinal] * n, pa.int64()))
-                t = t.append_column("_row", pa.array(range(n), pa.int64()))
+                t = t.append_column("_ord", ords)
         tables.append(t)
+    elif not all_plain:  # sealed parts (or a view mixing both): bundle by bundle, two at a time
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(_SCAN_THREADS) as pool:
+            read = list(pool.map(lambda b: _bundle_table(ctx, b, fmt, wanted, scan_flt, candidates), bundles))
+        for ordinal, (b, t) in enumerate(zip(bundles, read)):
+            if t is None:  # a bundle without parts
+                continue
+            if trace or upsert:
+                n = t.num_rows
+                t = t.append_column("_bundle", pa.array([b.bundle_id] * n, pa.string()))
+                t = t.append_column("_provider", pa.array([b.provider] * n, pa.string()))
+                t = t.append_column("_handler", pa.array([b.handler] * n, pa.string()))
+                if upsert:
+                    t = t.append_column("_ord", pa.array([ordinal] * n, pa.int64()))
+            tables.append(t)
     schema = pa.schema([pa.field(c, _arrow_type(resource, c)) for c in wanted])
     if not tables:
         table = schema.empty_table()
@@ -212,7 +324,7 @@ def _latest_by_key(table: pa.Table, key: list[str]) -> pa.Table:
     # Position grows with bundle order and row order, so the max position per key is the newest row.
     winners = table.group_by(key, use_threads=False).aggregate([("_pos", "max")])
     keep = pc.is_in(table["_pos"], value_set=winners["_pos_max"])
-    return table.filter(keep).drop_columns(["_pos", "_ord", "_row"])
+    return table.filter(keep).drop_columns(["_pos", "_ord"])
 
 
 @dataclass(frozen=True)
