@@ -75,6 +75,24 @@ def durable_move(src: Path, dst: Path) -> None:
     fsync_dir(dst.parent)
 
 
+def copy_dir(src: Path, dest: Path) -> None:
+    """Copy the directory ``src`` to ``dest`` (which must not exist) so that ``dest`` appears whole or not at all.
+
+    The copy is made under a temporary sibling name, every file is fsynced, then it is renamed into
+    place and the parent fsynced. Symbolic links are copied as links, never followed (a bundle that
+    holds one is refused by the verifier, not silently resolved here).
+    """
+    tmp = dest.with_name(f".{dest.name}.copying")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, symlinks=True)
+    for f in tmp.rglob("*"):
+        if f.is_file() and not f.is_symlink():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    os.replace(tmp, dest)
+    fsync_dir(dest.parent)
+
+
 def unique_path(path: Path) -> Path:
     """``path`` if free, else ``name.1.ext``, ``name.2.ext``... so nothing is overwritten."""
     if not path.exists():

@@ -109,18 +109,10 @@ def build_entry(conn: sqlite3.Connection, r: Resource) -> dict:
     return entry
 
 
-def add_resource(conn: sqlite3.Connection, r: Resource, *, at: str) -> dict:
-    """Insert a published entry (the operator's shortcut); return it. Raises what :func:`build_entry` raises."""
-    from fjshare.catalogue.store import upsert_entry
-
-    entry = build_entry(conn, r)
-    upsert_entry(conn, entry, status="published", revision=1, origin_node=r.origin_node, at=at)
-    return entry
-
-
-def entry_document(r: Resource, *, revision: int = 1) -> dict:
-    """The catalogue-stream document that publishes this entry to the federation (DESIGN §7)."""
-    return {"type": "resource", "action": "publish", "revision": revision, "entry": r.entry}
+def publish_document(entry: dict, *, revision: int, origin_node: str) -> dict:
+    """The catalogue-stream document that publishes an entry to the federation (DESIGN §7)."""
+    return {"type": "resource", "action": "publish", "revision": revision,
+            "entry": {**entry, "status": "published", "revision": revision, "origin_node": origin_node}}
 
 
 def _from_row(row: sqlite3.Row) -> Resource:

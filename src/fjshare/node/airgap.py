@@ -14,15 +14,15 @@ folder with the acknowledgements for the return trip. Nothing on the medium is c
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fjshare.errors import BadInput
 from fjshare.federation import mailbox, queue
 from fjshare.federation.mailbox import Ack
-from fjshare.fsutil import atomic_write_bytes
+from fjshare.fsutil import atomic_write_bytes, copy_dir
 from fjshare.node.context import NodeContext
+from fjshare.node.outbound import take_ack
 from fjshare.node.inbox.ingest import apply_pending, ingest_one, ingest_order
 from fjshare.node.locks import hold
 from fjshare.node.trustview import NodeTrustView
@@ -70,10 +70,7 @@ def export_to(ctx: NodeContext, peer: str, directory: Path) -> ExportReport:
         for item in queue.pending(ctx.conn, peer):
             dest = folder / item["bundle_id"]
             if not dest.exists():
-                tmp = folder / f".{item['bundle_id']}.copying"
-                shutil.rmtree(tmp, ignore_errors=True)
-                shutil.copytree(ctx.home.root / item["path"], tmp)
-                tmp.rename(dest)
+                copy_dir(ctx.home.root / item["path"], dest)
             with transaction(ctx.conn):
                 queue.mark_sent(ctx.conn, item["bundle_id"], peer, at=ctx.now())
             report.bundles.append(item["bundle_id"])
@@ -113,12 +110,8 @@ def import_from(ctx: NodeContext, directory: Path) -> ImportReport:
             acks_dir = folder / "acks"
             for f in sorted(acks_dir.glob("*" + mailbox.ACK_SUFFIX)) if acks_dir.is_dir() else []:
                 ack = Ack.from_bytes(f.read_bytes()[:4096])
-                if ack is not None:
-                    with transaction(ctx.conn):
-                        outcome = queue.record_ack(ctx.conn, ack.bundle_id, peer, status=ack.status,
-                                                   reason=ack.reason, at=ctx.now())
-                    if outcome != "ignored":
-                        report.acks_read += 1
+                if ack is not None and take_ack(ctx, ack, peer) != "ignored":
+                    report.acks_read += 1
             bundles = [p for p in folder.iterdir() if p.is_dir() and mailbox.is_bundle_name(p.name)]
             for p in ingest_order(bundles):
                 o = ingest_one(ctx, p, trust, received_from=peer)

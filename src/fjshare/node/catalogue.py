@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from fjshare.catalogue import search
+from fjshare.catalogue.resources import publish_document
 from fjshare.catalogue.entry import NodeFacts, validate_entry
 from fjshare.catalogue.store import set_status, upsert_entry
 from fjshare.catalogue.workflow import ACTORS, STALE_DAYS, next_state
@@ -174,9 +175,8 @@ def publish(ctx: NodeContext, code: str) -> Working:
         _history(ctx, w, w.state, "published")
 
     # The published entry and its catalogue bundle (to the province and every city) commit together.
-    emit(ctx, kind="catalogue", channel="catalogue", records=record, documents=[{
-        "type": "resource", "action": "publish", "revision": revision,
-        "entry": {**entry, "status": "published", "revision": revision, "origin_node": ctx.config.code}}])
+    emit(ctx, kind="catalogue", channel="catalogue", records=record,
+         documents=[publish_document(entry, revision=revision, origin_node=ctx.config.code)])
     return working_copy(ctx, code)
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fjshare.catalogue.resources import get_resource
 from fjshare.clock import CHINA
@@ -21,15 +19,9 @@ from fjshare.errors import Refused
 from fjshare.fsutil import atomic_write_bytes
 from fjshare.node.context import NodeContext
 from fjshare.node.home import resource_dirname
-from fjshare.node.query import _view, check_may_query, read_view
+from fjshare.node.query import bundles_to_read, check_may_query, read_view, write_parquet
 from fjshare.node.usage import record_use
 from fjshare.state.db import transaction
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    return sink.getvalue().to_pybytes()
 
 
 def fetch(ctx: NodeContext, code: str, out: Path, *, purpose: str | None = None) -> int:
@@ -41,7 +33,7 @@ def fetch(ctx: NodeContext, code: str, out: Path, *, purpose: str | None = None)
         raise Refused(f"grant {grant['id']} is for {grant['mode']} mode, not download (Art 22)",  # type: ignore[index]
                       hint="request the download mode if your duties need the data as files")
     table = read_view(ctx, resource, columns=columns, grant=grant)
-    atomic_write_bytes(out, _parquet_bytes(table))
+    write_parquet(table, out)
     grant_id = grant["id"] if grant else None  # type: ignore[index]
     with transaction(ctx.conn):
         ctx.audit("fetch", code, user=actor.name, agency=actor.agency, purpose=purpose, rows=table.num_rows,
@@ -60,7 +52,7 @@ def refresh_deliveries(ctx: NodeContext) -> list[str]:
         (ctx.config.code, today)).fetchall()
     for g in grants:
         resource = get_resource(ctx.conn, g["resource"])
-        bundles = [b.bundle_id for b in _view(ctx, resource, g)]
+        bundles = [b.bundle_id for b in bundles_to_read(ctx, resource, g)]
         if not bundles:
             continue
         target = ctx.home.deliveries / g["agency"] / f"{resource_dirname(g['resource'])}.parquet"
@@ -68,7 +60,7 @@ def refresh_deliveries(ctx: NodeContext) -> list[str]:
         if stamp.exists() and json.loads(stamp.read_text()) == bundles:
             continue
         table = read_view(ctx, resource, columns=json.loads(g["items"]), grant=g)
-        atomic_write_bytes(target, _parquet_bytes(table))
+        write_parquet(table, target)
         atomic_write_bytes(stamp, json.dumps(bundles).encode())
         ctx.audit("delivery", g["resource"], agency=g["agency"], grant=g["id"], rows=table.num_rows)
         written.append(str(target))

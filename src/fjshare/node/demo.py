@@ -37,7 +37,6 @@ RESOURCE_NAME = "思明区婚姻登记信息"
 ITEMS = "id_number(身份证号):id_number,name(姓名):string,birth_date(出生日期):date,region_code:division_code,registered_on:date"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志强丽娟晓东海燕文"
-SIMING_STREETS = ("350203",)
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,14 @@ for it into ``down/`` (``.partial/`` + rename). The province never dials a city.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from fjshare.federation import mailbox, queue
-from fjshare.federation.mailbox import ACKS, DOWN, PARTIAL, UP, Ack
-from fjshare.fsutil import atomic_write_bytes, fsync_dir
+from fjshare.federation.mailbox import ACKS, DOWN, UP, Ack
+from fjshare.fsutil import atomic_write_bytes, copy_dir
 from fjshare.node.context import NodeContext
+from fjshare.node.outbound import take_ack
 from fjshare.node.inbox.ingest import apply_pending, ingest_one, ingest_order
 from fjshare.node.locks import hold
 from fjshare.node.sealed import refresh_derived
@@ -35,18 +34,6 @@ class MailboxReport:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-def _copy_into(src: Path, parent: Path, name: str) -> None:
-    staging = parent / PARTIAL / name
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(src, staging)
-    for f in staging.rglob("*"):
-        if f.is_file():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-    staging.rename(parent / name)
-    fsync_dir(parent)
 
 
 def serve_mailbox(ctx: NodeContext, city: str, trust: NodeTrustView) -> MailboxReport:
@@ -71,13 +58,8 @@ def serve_mailbox(ctx: NodeContext, city: str, trust: NodeTrustView) -> MailboxR
             continue
         ack = Ack.from_bytes(f.read_bytes()[:4096])
         if ack is not None:
-            with transaction(ctx.conn):
-                outcome = queue.record_ack(ctx.conn, ack.bundle_id, city, status=ack.status, reason=ack.reason,
-                                           at=ctx.now())
-                if outcome == "acked":
-                    report.acked.append(ack.bundle_id)
-                elif outcome in ("resend", "refused"):
-                    ctx.audit(f"sync.{outcome}", ack.bundle_id, peer=city, reason=ack.reason)
+            if take_ack(ctx, ack, city) == "acked":
+                report.acked.append(ack.bundle_id)
             shutil.rmtree(box / DOWN / ack.bundle_id, ignore_errors=True)
         f.unlink()
     # what the city is owed
@@ -86,7 +68,7 @@ def serve_mailbox(ctx: NodeContext, city: str, trust: NodeTrustView) -> MailboxR
         present = {p.name for p in (box / DOWN).iterdir()}
         for item in waiting:
             if item["bundle_id"] not in present:
-                _copy_into(ctx.home.root / item["path"], box / DOWN, item["bundle_id"])
+                copy_dir(ctx.home.root / item["path"], box / DOWN / item["bundle_id"])
                 with transaction(ctx.conn):
                     queue.mark_sent(ctx.conn, item["bundle_id"], city, at=ctx.now())
                 report.delivered.append(item["bundle_id"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fjshare.federation import queue, routing
+from fjshare.federation.mailbox import Ack
 from fjshare.node.context import NodeContext
+from fjshare.state.db import transaction
 
 
 def children(ctx: NodeContext) -> list[str]:
@@ -28,3 +30,15 @@ def enqueue_routed(ctx: NodeContext, manifest: dict, dest: Path, *, received_fro
     )
     queue.enqueue(ctx.conn, manifest, dest.relative_to(ctx.home.root).as_posix(), peers, at=ctx.now())
     return peers
+
+
+def take_ack(ctx: NodeContext, ack: Ack, peer: str) -> str:
+    """Apply a peer's acknowledgement of a bundle we sent: ``acked``, ``resend``, ``refused`` or ``ignored``.
+
+    A refusal or a damaged copy to send again is recorded in the audit log with the peer's reason.
+    """
+    with transaction(ctx.conn):
+        outcome = queue.record_ack(ctx.conn, ack.bundle_id, peer, status=ack.status, reason=ack.reason, at=ctx.now())
+        if outcome in ("resend", "refused"):
+            ctx.audit(f"sync.{outcome}", ack.bundle_id, peer=peer, reason=ack.reason)
+    return outcome

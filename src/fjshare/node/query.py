@@ -22,7 +22,7 @@ import pyarrow.fs as pafs
 
 from fjshare.catalogue.resources import Resource, get_resource
 from fjshare.clock import parse_time
-from fjshare.errors import BadInput, Refused, UsageError
+from fjshare.errors import Refused, UsageError
 from fjshare.node.context import NodeContext
 from fjshare.node.store import StoredBundle, view_bundles
 from fjshare.node.usage import record_use
@@ -227,7 +227,7 @@ def _bundle_table(ctx: NodeContext, b: StoredBundle, fmt: ds.ParquetFileFormat, 
     return fragment.to_table(columns=columns, filter=flt, use_threads=True, memory_pool=_scan_pool())
 
 
-def _view(ctx: NodeContext, resource: Resource, grant: object | None) -> list[StoredBundle]:
+def bundles_to_read(ctx: NodeContext, resource: Resource, grant: object | None) -> list[StoredBundle]:
     """The bundles to read: the current view, or at a grantee's node the derived bundles of its grant."""
     bundles = view_bundles(ctx.conn, resource.code)
     if grant is None or bundles:
@@ -260,7 +260,7 @@ def read_view(
     upsert = resource.update_mode == "upsert"
     wanted = list(dict.fromkeys(columns + (list(resource.key) if upsert else [])
                                 + ([c.item for c in conditions or []] if upsert else [])))
-    bundles = _view(ctx, resource, grant)
+    bundles = bundles_to_read(ctx, resource, grant)
     scan_flt = None if upsert else flt
     all_plain = not any(b.sealed for b in bundles)
     plain = [(o, p) for o, b in enumerate(bundles) for p in _plain_parts(ctx, b)] if all_plain else []
@@ -369,9 +369,3 @@ def write_parquet(table: pa.Table, out: Path) -> None:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     atomic_write_bytes(out, sink.getvalue().to_pybytes())
-
-
-def check_columns(resource: Resource, columns: list[str]) -> None:
-    unknown = [c for c in columns if c not in resource.item_names]
-    if unknown:
-        raise BadInput(f"unknown column(s) {', '.join(unknown)}", hint=f"items of {resource.code}: {', '.join(resource.item_names)}")

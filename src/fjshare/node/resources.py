@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fjshare.catalogue.resources import Resource, build_entry, get_resource
+from fjshare.catalogue.resources import Resource, build_entry, get_resource, publish_document
 from fjshare.catalogue.store import upsert_entry
 from fjshare.node.context import NodeContext
 from fjshare.node.emit import emit
@@ -22,7 +22,6 @@ def register_resource(ctx: NodeContext, r: Resource) -> Resource:
                   update_mode=r.update_mode)
 
     emit(ctx, kind="catalogue", channel="catalogue", records=record,
-         documents=[{"type": "resource", "action": "publish", "revision": 1,
-                     "entry": {**entry, "status": "published", "revision": 1, "origin_node": r.origin_node}}])
+         documents=[publish_document(entry, revision=1, origin_node=r.origin_node)])
     ctx.home.outbox_dir(r.agency, r.code).mkdir(parents=True, exist_ok=True)
     return get_resource(ctx.conn, r.code)

@@ -25,6 +25,7 @@ from fjshare.federation.mailbox import ACKS, DOWN, UP, Ack
 from fjshare.federation.transport.base import Transport, download_dir, upload_dir
 from fjshare.federation.transport.counting import CountingTransport
 from fjshare.node import store
+from fjshare.node.outbound import take_ack
 from fjshare.node.context import NodeContext
 from fjshare.node.inbox.ingest import apply_pending, ingest_one, ingest_order
 from fjshare.node.locks import hold
@@ -90,14 +91,11 @@ def sync_round(ctx: NodeContext, transport: Transport, *, peer: str = PROVINCE) 
                 continue
             ack = _read_ack(t, f"{DOWN}/{ACKS}/{e.name}")
             if ack is not None:
-                with transaction(ctx.conn):
-                    outcome = queue.record_ack(ctx.conn, ack.bundle_id, peer, status=ack.status, reason=ack.reason,
-                                               at=ctx.now())
-                    if outcome == "acked":
-                        report.acked.append(ack.bundle_id)
-                    elif outcome in ("resend", "refused"):
-                        report.rejected.append(ack.bundle_id)
-                        ctx.audit(f"sync.{outcome}", ack.bundle_id, peer=peer, reason=ack.reason)
+                outcome = take_ack(ctx, ack, peer)
+                if outcome == "acked":
+                    report.acked.append(ack.bundle_id)
+                elif outcome in ("resend", "refused"):
+                    report.rejected.append(ack.bundle_id)
             t.delete(f"{DOWN}/{ACKS}/{e.name}")
         # 2. push
         waiting = queue.pending(ctx.conn, peer)

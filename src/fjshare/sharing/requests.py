@@ -24,7 +24,6 @@ from fjshare.sharing.calendar import Deadline, WorkingCalendar
 
 WINDOW = 5  # working days, Art 26-27
 MODES = ("query", "download", "processing")
-FINAL = ("refused", "denied", "revoked")
 
 
 @dataclass(frozen=True)

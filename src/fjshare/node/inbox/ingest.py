@@ -16,7 +16,7 @@ from pathlib import Path
 from fjshare.errors import BadBundle
 from fjshare.faults import fault
 from fjshare.federation import queue
-from fjshare.fsutil import atomic_write_bytes, durable_move
+from fjshare.fsutil import atomic_write_bytes, copy_dir, durable_move
 from fjshare.node import outbound, store
 from fjshare.node.context import NodeContext
 from fjshare.node.inbox import apply
@@ -39,20 +39,13 @@ class IngestOutcome:
         return dict(self.__dict__)
 
 
-def _copy(src: Path, dest: Path) -> None:
-    tmp = dest.with_name(f".{dest.name}.copying")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, symlinks=True)
-    durable_move(tmp, dest)
-
-
 def _reject(ctx: NodeContext, path: Path, verdict_message: str, reason: str | None,
             received_from: str | None) -> IngestOutcome:
     src = path
     if not path.is_relative_to(ctx.home.root):  # removable media stays untouched
         src = ctx.home.work / f"q-{path.name}"
         shutil.rmtree(src, ignore_errors=True)
-        _copy(path, src)
+        copy_dir(path, src)
     dest = quarantine(src, ctx.home.quarantine / "inbox", verdict_message, stamp=ctx.now())
     with transaction(ctx.conn):
         if received_from:
@@ -79,7 +72,7 @@ def ingest_one(ctx: NodeContext, path: Path, trust: NodeTrustView | None = None,
         dest = ctx.home.pending / path.name
         if path.resolve() != dest.resolve():
             if not dest.exists():
-                (durable_move if ours else _copy)(path, dest)
+                (durable_move if ours else copy_dir)(path, dest)
             elif ours:
                 shutil.rmtree(path)
             if received_from:
@@ -97,7 +90,7 @@ def ingest_one(ctx: NodeContext, path: Path, trust: NodeTrustView | None = None,
     if not ours:
         bag = ctx.home.work / f"in-{vb.manifest.bundle_id}"
         shutil.rmtree(bag, ignore_errors=True)
-        _copy(path, bag)
+        copy_dir(path, bag)
     manifest = vb.manifest.to_dict()
     fault("ingest.verified")
 
@@ -159,7 +152,3 @@ def ingest_dir(ctx: NodeContext, directory: Path, *, received_from: str | None =
         out.append(ingest_one(ctx, p, trust, received_from=received_from))
     out += apply_pending(ctx, trust)
     return out
-
-
-def ingest_inbox(ctx: NodeContext) -> list[IngestOutcome]:
-    return ingest_dir(ctx, ctx.home.inbox)

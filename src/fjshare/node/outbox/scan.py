@@ -10,7 +10,6 @@ catches.
 from __future__ import annotations
 
 import fnmatch
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,19 +78,9 @@ def is_settled(f: OutboxFile, settle_seconds: float, *, now: float | None = None
     return now - st.st_mtime_ns / 1e9 >= settle_seconds
 
 
-def complete_files(outbox: Path, settle_seconds: float) -> list[OutboxFile]:
-    """The files ready for intake now. Files still settling are left for the next round."""
-    return [f for f in candidates(outbox) if is_settled(f, settle_seconds)]
-
-
 def wait_settled(f: OutboxFile, settle_seconds: float) -> bool:
     """Sleep out the settle time once and report whether the file stayed still (for `node intake`)."""
     remaining = settle_seconds - (time.time() - f.mtime_ns / 1e9)
     if remaining > 0:
         time.sleep(remaining)
     return is_settled(f, settle_seconds)
-
-
-def file_identity(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns
