@@ -82,6 +82,8 @@ def validate_resource(r: Resource) -> None:
             problems.append(f"key: {k!r} is not one of the data items ({', '.join(names)})")
     if r.update_mode == "upsert" and not r.key:
         problems.append("key: update mode upsert replaces rows by key - pass --key ITEM")
+    if r.entry.get("attribute") == "base" and not r.key:
+        problems.append("key: a base resource carries a unified identifier (一数一源, Art 11, 14) - pass --key ITEM")
     if problems:
         raise BadInput(
             f"resource {r.code} cannot be registered:\n  - " + "\n  - ".join(problems),

@@ -19,6 +19,7 @@ from fjshare.node.inbox.ingest import apply_pending, ingest_one, ingest_order
 from fjshare.node.locks import hold
 from fjshare.node.sealed import refresh_derived
 from fjshare.node.trustview import NodeTrustView
+from fjshare.node.quality import send_pending as send_notices
 from fjshare.node.usage import report as report_usage
 from fjshare.node.deliveries import refresh_deliveries
 from fjshare.state.db import transaction
@@ -80,6 +81,7 @@ def serve_mailboxes(ctx: NodeContext) -> list[MailboxReport]:
     with hold(ctx.home.locks / "sync.lock", what="sync"):
         refresh_derived(ctx)  # grants owed derived bundles of newly arrived data (Art 27)
         report_usage(ctx)  # uses of other nodes' data go back to their providers (Art 30)
+        send_notices(ctx)  # inconsistency notices and their resolutions not yet sent (Art 28)
         trust = NodeTrustView(ctx)
         cities = [r["code"] for r in ctx.conn.execute("SELECT code FROM peers WHERE role = 'child' ORDER BY code")]
         reports = [serve_mailbox(ctx, c, trust) for c in cities]

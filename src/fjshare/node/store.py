@@ -50,6 +50,7 @@ class StoredBundle:
     stored_at: str
     in_view: bool
     received_from: str | None = None
+    flagged: int = 0                      # rows accepted with invalid identifiers (its manifest says)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "StoredBundle":
@@ -105,15 +106,15 @@ def commit(
             conn.execute(
                 """INSERT INTO bundles (bundle_id, kind, origin, channel, seq, resource, provider, handler,
                        update_mode, share_type, rows, sealed, local_only, path, manifest_sha256, created,
-                       stored_at, in_view, received_from)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?)""",
+                       stored_at, in_view, received_from, flagged)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?)""",
                 (
                     manifest["bundle_id"], manifest["kind"], stream["origin"], stream["channel"], stream["seq"],
                     resource.get("code"), provider.get("code"), manifest.get("handler"),
                     resource.get("update_mode"), resource.get("share_type"), int(manifest.get("rows") or 0),
                     1 if manifest.get("sealed") else 0, 1 if local_only else 0,
                     dest.relative_to(home.root).as_posix(), manifest_sha256, manifest["created"], stored_at,
-                    received_from,
+                    received_from, int((manifest.get("extensions") or {}).get("flagged_rows") or 0),
                 ),
             )
             _advance_stream(conn, stream["origin"], stream["channel"], stream["seq"], manifest_sha256)

@@ -30,6 +30,7 @@ from fjshare.node.context import NodeContext
 from fjshare.node.inbox.ingest import apply_pending, ingest_one, ingest_order
 from fjshare.node.locks import hold
 from fjshare.node.trustview import NodeTrustView
+from fjshare.node.quality import send_pending as send_notices
 from fjshare.node.usage import report as report_usage
 from fjshare.node.deliveries import refresh_deliveries
 from fjshare.state.db import transaction
@@ -85,6 +86,7 @@ def sync_round(ctx: NodeContext, transport: Transport, *, peer: str = PROVINCE) 
     started = time.monotonic()
     with hold(ctx.home.locks / "sync.lock", what="sync"):
         report_usage(ctx)  # uses of other nodes' data go back to their providers (Art 30)
+        send_notices(ctx)  # inconsistency notices and their resolutions not yet sent (Art 28)
         # 1. acknowledgements from the province
         for e in t.list(f"{DOWN}/{ACKS}"):
             if e.is_dir or not e.name.endswith(mailbox.ACK_SUFFIX):

@@ -372,3 +372,89 @@ MIGRATIONS.append(
     CREATE INDEX usage_resource ON usage (resource, at)
     """
 )
+
+MIGRATIONS.append(
+    # 9: quality and supervision (Art 9, 11, 14, 28, 37-40; DESIGN §9).
+    """
+    -- Rows accepted with invalid identifiers (--on-invalid flag), as the bundle's manifest says:
+    -- the evaluation counts them per provider at every node the bundle reaches.
+    ALTER TABLE bundles ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;
+
+    -- A comparison of a business resource against a base resource (Art 9, 28).
+    CREATE TABLE comparisons (
+        id            TEXT PRIMARY KEY,       -- <node>-C<n>
+        resource      TEXT NOT NULL,
+        base          TEXT NOT NULL,
+        key_item      TEXT NOT NULL,
+        items         TEXT NOT NULL,          -- JSON list
+        user          TEXT NOT NULL,
+        agency        TEXT,
+        node          TEXT NOT NULL,
+        at            TEXT NOT NULL,
+        business_rows INTEGER NOT NULL,
+        missing       INTEGER NOT NULL,
+        differing     INTEGER NOT NULL,
+        findings      INTEGER NOT NULL,
+        notices       INTEGER NOT NULL,       -- new notices sent
+        result_bundle TEXT                    -- the findings, as a signed result bundle
+    );
+
+    -- Each inconsistency is a notice to the agency that supplied the row, tracked until resolved
+    -- (Art 28). Copies live at the comparing node, the responsible agency's node and the province:
+    -- a copy with a higher version replaces a lower one.
+    CREATE TABLE inconsistencies (
+        id            TEXT PRIMARY KEY,       -- <comparison>-<n>
+        version       INTEGER NOT NULL,
+        comparison    TEXT NOT NULL,
+        fingerprint   TEXT NOT NULL,          -- resource, base, key, finding, item: the same finding found again
+        resource      TEXT NOT NULL,
+        base          TEXT NOT NULL,
+        key_item      TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        finding       TEXT NOT NULL,          -- missing_from_base | differs
+        item          TEXT,
+        value         TEXT,
+        base_value    TEXT,
+        agency        TEXT NOT NULL,          -- responsible: the agency that supplied the row
+        handler       TEXT,                   -- ... and who handled it
+        bundle        TEXT,
+        agency_node   TEXT NOT NULL,
+        comparer      TEXT,                   -- the comparing agency, to which the result is fed back
+        comparer_node TEXT NOT NULL,
+        noticed       TEXT NOT NULL,
+        deadline      TEXT NOT NULL,          -- 24:00 China time of the last working day
+        provisional   INTEGER NOT NULL DEFAULT 0,
+        state         TEXT NOT NULL CHECK (state IN ('open', 'resolved')),
+        outcome       TEXT,                   -- corrected | confirmed | base_error
+        note          TEXT,
+        resolved_at   TEXT,
+        resolved_by   TEXT,
+        unsent        INTEGER NOT NULL DEFAULT 0  -- changed here; the other parties' copies are due
+    );
+    CREATE INDEX inconsistencies_agency ON inconsistencies (agency, state);
+    CREATE INDEX inconsistencies_open ON inconsistencies (fingerprint, state);
+    CREATE INDEX inconsistencies_unsent ON inconsistencies (unsent);
+
+    -- Complaints against an agency (Art 38), handled by the provincial office; the outcome travels
+    -- back to the complainant. Versioned copies, as requests.
+    CREATE TABLE complaints (
+        id        TEXT PRIMARY KEY,           -- <node>-K<n>
+        version   INTEGER NOT NULL,
+        state     TEXT NOT NULL,              -- filed | resolved
+        against   TEXT NOT NULL,              -- the agency complained against
+        record    TEXT NOT NULL,              -- JSON
+        updated   TEXT NOT NULL
+    );
+
+    -- Findings of the digital office (Art 40 items (6)-(8), and any other item it records).
+    CREATE TABLE findings (
+        id        TEXT PRIMARY KEY,           -- <node>-F<n>
+        agency    TEXT NOT NULL,
+        item      TEXT NOT NULL,              -- Art 40 item, 1-8
+        text      TEXT NOT NULL,
+        node      TEXT NOT NULL,              -- the office that recorded it
+        by        TEXT NOT NULL,
+        at        TEXT NOT NULL
+    )
+    """
+)

@@ -1,3 +1,3 @@
 """Importing this package registers every command on :data:`fjshare.cli.main.cli`."""
 
-from fjshare.cli.commands import catalogue, data, federation, ops, setup, sharing  # noqa: F401
+from fjshare.cli.commands import catalogue, data, federation, ops, quality, setup, sharing  # noqa: F401

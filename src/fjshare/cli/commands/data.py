@@ -37,15 +37,21 @@ def resource_group() -> None:
 @click.option("--basis", help="Legal basis; required for conditional and none (Art 4, 21).")
 @click.option("--on-invalid", type=click.Choice(["quarantine", "flag"]), default="quarantine", show_default=True,
               help="What intake does with rows whose identifiers fail their check digits.")
+@click.option("--attribute", type=click.Choice(["department", "base", "thematic"]), default="department",
+              show_default=True, help="base: a base resource (population, legal persons ...; Art 11), keyed by its "
+                                      "unified identifier (--key).")
+@click.option("--cycle", "update_cycle", type=click.Choice(["realtime", "daily", "weekly", "monthly", "quarterly",
+                                                              "yearly", "irregular"]), default="irregular",
+              show_default=True, help="How often the provider updates it (an evaluation signal, Art 40(2)).")
 @pass_session
 def resource_add(session: Session, code: str, agency: str, name: str, share_type: str, spec: str, key: str | None,
-                 update_mode: str, basis: str | None, on_invalid: str) -> None:
+                 update_mode: str, basis: str | None, on_invalid: str, attribute: str, update_cycle: str) -> None:
     """Register a minimal catalogue entry, published at once, and create its outbox folder."""
     ctx = session.ctx()
     r = Resource(
         code=code, agency=agency, name=name, share_type=share_type, items=tuple(parse_spec(spec)),
         update_mode=update_mode, key=tuple(k.strip() for k in key.split(",")) if key else (), legal_basis=basis,
-        on_invalid=on_invalid, origin_node=ctx.config.code,
+        on_invalid=on_invalid, origin_node=ctx.config.code, entry={"attribute": attribute, "update_cycle": update_cycle},
     )
     register_resource(ctx, r)
     folder = ctx.home.outbox_dir(agency, code)

@@ -65,11 +65,15 @@ def _prepare_messages(ctx: NodeContext, vb: VerifiedBundle) -> Applier:
     """Messages addressed to this node. Types this node does not handle yet are stored, not applied."""
     from fjshare.node.subscriptions import prepare_subscription
 
+    from fjshare.node.quality import apply_copies, prepare_copies
     from fjshare.node.requests import apply_message
+    from fjshare.node.supervision import prepare_messages as prepare_supervision
 
     origin = vb.manifest.stream.origin
     docs = read_documents(vb.path)
     appliers = [prepare_subscription(ctx, d, origin) for d in docs if d.get("type") == "subscribe"]
+    notices = prepare_copies(ctx, docs, origin)            # inconsistency notices (Art 28)
+    supervision = prepare_supervision(ctx, docs, origin)   # complaints (Art 38), findings (Art 40)
     requests = [d for d in docs if d.get("type") == "request"]
     for d in requests:
         r = d["record"]
@@ -81,6 +85,9 @@ def _prepare_messages(ctx: NodeContext, vb: VerifiedBundle) -> Applier:
             a(conn, dest)
         for d in requests:
             apply_message(conn, d, at=ctx.now())
+        if notices:
+            apply_copies(conn, notices)
+        supervision(conn, ctx.now())
     return apply
 
 

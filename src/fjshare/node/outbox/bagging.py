@@ -100,6 +100,8 @@ def package(ctx: NodeContext, work: Path, row: sqlite3.Row, resource: Resource) 
         + ([Column(INVALID_COLUMN, "bool")] if row["flag_column"] else []),
         rows=row["rows"] or 0,
         recipients=recipients,
+        # Rows accepted with invalid identifiers travel with the bundle, so every node's evaluation sees them.
+        extensions={"flagged_rows": row["flagged"]} if row["flagged"] else None,
     )
     assert writer.bundle_json is not None
     return writer.bundle_json
