@@ -131,14 +131,20 @@ def apply_pending(ctx: NodeContext, trust: NodeTrustView | None = None) -> list[
 
 
 def ingest_order(paths: list[Path]) -> list[Path]:
-    """Registrations first (they carry the certificates later bundles are verified with), then the rest."""
-    def key(p: Path) -> tuple[int, int, str]:
+    """Registrations first (they carry the certificates later bundles are verified with), then the rest.
+
+    Within a kind the province's bundles come first: its registry stream carries the node
+    certificates that a city's own registrations are verified with (a city admitted after this
+    node signs with a key this node learns from the province in the same round).
+    """
+    def key(p: Path) -> tuple[int, int, int, str]:
         try:
             m = store.read_manifest(p)
         except (OSError, ValueError, KeyError):
-            return (9, 0, p.name)
+            return (9, 9, 0, p.name)
         rank = {"registry": 0, "revocation": 1, "catalogue": 2}.get(m.get("kind"), 3)
-        return (rank, int((m.get("stream") or {}).get("seq") or 0), p.name)
+        stream = m.get("stream") or {}
+        return (rank, 0 if stream.get("origin") == "350000" else 1, int(stream.get("seq") or 0), p.name)
     return sorted(paths, key=key)
 
 
