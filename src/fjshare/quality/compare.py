@@ -40,6 +40,7 @@ FINDINGS_SCHEMA = pa.schema([
     pa.field("bundle", pa.string()),         # the bundle it came in
 ])
 _BASE_PREFIX = "__base__"
+_ROW = "__row__"
 
 
 @dataclass(frozen=True)
@@ -95,26 +96,31 @@ def compare_to_base(business: pa.Table, base: pa.RecordBatchReader | Iterable[pa
     base_fields = [pa.field(n, key_type if i == 0 else base.schema.field(c).type)
                    for i, (n, c) in enumerate(zip(renamed, base_cols))]
     reader = pa.RecordBatchReader.from_batches(pa.schema(base_fields), base_batches())
+    # The hash table holds only each business row's key and position (not its items and trace
+    # text): a smaller build side, and the rows are taken back by position afterwards.
+    probe = pa.table({key: business[key], _ROW: pa.array(range(business.num_rows), pa.int64())})
     plan = acero.Declaration(
         "hashjoin",
         acero.HashJoinNodeOptions("right outer", left_keys=[_BASE_PREFIX + key], right_keys=[key],
-                                  left_output=renamed, right_output=business.column_names),
+                                  left_output=renamed[1:] + [_BASE_PREFIX + key], right_output=[_ROW]),
         inputs=[acero.Declaration("record_batch_reader_source", acero.RecordBatchReaderSourceNodeOptions(reader)),
-                acero.Declaration("table_source", acero.TableSourceNodeOptions(business))],
+                acero.Declaration("table_source", acero.TableSourceNodeOptions(probe))],
     )
     joined = plan.to_table(use_threads=True)
 
     in_base = pc.is_valid(joined[_BASE_PREFIX + key])
-    lost = joined.filter(pc.invert(in_base))
+    lost = business.take(joined.filter(pc.invert(in_base))[_ROW])
     found = joined.filter(in_base)
+    mine = business.take(found[_ROW])
     parts = [_findings(lost, key, "missing_from_base", None, None, None)]
     any_diff = pa.array([False] * found.num_rows, pa.bool_()) if items else None
     for item in items:
-        a, b = _text(found[item]), _text(found[_BASE_PREFIX + item])
+        a, b = _text(mine[item]), _text(found[_BASE_PREFIX + item])
         differs = pc.fill_null(pc.not_equal(a, b), True)            # null on one side or both ...
         differs = pc.and_(differs, pc.invert(pc.and_(pc.is_null(a), pc.is_null(b))))  # ... but not both
-        rows = found.filter(differs)
-        parts.append(_findings(rows, key, "differs", item, _text(rows[item]), _text(rows[_BASE_PREFIX + item])))
+        rows = mine.filter(differs)
+        parts.append(_findings(rows, key, "differs", item, _text(rows[item]),
+                               _text(found[_BASE_PREFIX + item].filter(differs))))
         any_diff = pc.or_(any_diff, differs)
     findings = pa.concat_tables(parts).sort_by([("key", "ascending"), ("item", "ascending")])
     return Comparison(
