@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from fjshare.catalogue.resources import Resource, get_resource
@@ -191,33 +192,32 @@ def _record_notices(ctx: NodeContext, comparison: dict, findings: pa.Table, dead
     """One open inconsistency per finding not already open; return how many are new."""
     conn = ctx.conn
     prefix = f"{comparison['resource']}|{comparison['base']}|{comparison['key_item']}|"
-    already = {r[0] for r in conn.execute("SELECT fingerprint FROM inconsistencies WHERE state = 'open' AND "
-                                          "fingerprint LIKE ? ESCAPE '\\'", (_like_prefix(prefix),))}
+    fingerprints = pc.binary_join_element_wise(
+        pa.scalar(prefix), findings["key"], pa.scalar("|"), findings["finding"], pa.scalar("|"),
+        pc.fill_null(findings["item"], ""), "")
+    already = pa.array([r[0] for r in conn.execute(
+        "SELECT fingerprint FROM inconsistencies WHERE state = 'open' AND resource = ? AND base = ? AND key_item = ?",
+        (comparison["resource"], comparison["base"], comparison["key_item"]))], pa.string())
+    new = findings.append_column("fingerprint", fingerprints).filter(pc.invert(pc.is_in(fingerprints, value_set=already)))
+    new = new.take(_first_of_each(new["fingerprint"]))  # a key twice in the business rows: one notice
     nodes = _agency_nodes(conn)
-    rows = []
-    for f in findings.to_pylist():
-        fingerprint = f"{prefix}{f['key']}|{f['finding']}|{f['item'] or ''}"
-        if fingerprint in already:
-            continue
-        already.add(fingerprint)
-        agency = f["agency"] or ""
-        rows.append({
-            "id": f"{comparison['id']}-{len(rows) + 1}", "version": 1, "comparison": comparison["id"],
-            "fingerprint": fingerprint, "resource": comparison["resource"], "base": comparison["base"],
-            "key_item": comparison["key_item"], "key": f["key"], "finding": f["finding"], "item": f["item"],
-            "value": f["value"], "base_value": f["base_value"], "agency": agency, "handler": f["handler"],
-            "bundle": f["bundle"], "agency_node": nodes.get(agency, ctx.config.code), "comparer": comparison["agency"],
-            "comparer_node": ctx.config.code, "noticed": comparison["at"], "deadline": deadline,
-            "provisional": int(provisional), "state": "open", "outcome": None, "note": None, "resolved_at": None,
-            "resolved_by": None,
-        })
+    fixed = (comparison["resource"], comparison["base"], comparison["key_item"])
+    rows = [
+        (f"{comparison['id']}-{n}", 1, comparison["id"], f["fingerprint"], *fixed, f["key"], f["finding"], f["item"],
+         f["value"], f["base_value"], f["agency"] or "", f["handler"], f["bundle"],
+         nodes.get(f["agency"] or "", ctx.config.code), comparison["agency"], ctx.config.code, comparison["at"], deadline,
+         int(provisional), "open", None, None, None, None)
+        for n, f in enumerate(new.to_pylist(), start=1)
+    ]
     conn.executemany(f"INSERT INTO inconsistencies ({', '.join(FIELDS)}, unsent) VALUES ({', '.join('?' * len(FIELDS))}, 1)",
-                     [tuple(r[k] for k in FIELDS) for r in rows])
+                     rows)
     return len(rows)
 
 
-def _like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def _first_of_each(values: pa.ChunkedArray) -> pa.Array:
+    """Positions of the first occurrence of each distinct value."""
+    t = pa.table({"v": values, "i": pa.array(range(len(values)), pa.int64())})
+    return t.group_by("v", use_threads=False).aggregate([("i", "min")])["i_min"].sort()
 
 
 # --- copies between the parties ---------------------------------------------------------------

@@ -111,17 +111,18 @@ def compare_to_base(business: pa.Table, base: pa.RecordBatchReader | Iterable[pa
     in_base = pc.is_valid(joined[_BASE_PREFIX + key])
     lost = business.take(joined.filter(pc.invert(in_base))[_ROW])
     found = joined.filter(in_base)
-    mine = business.take(found[_ROW])
+    # Only the compared items are taken for every matched row; whole rows only for the differing ones.
+    mine = business.select(items).take(found[_ROW]) if items else None
     parts = [_findings(lost, key, "missing_from_base", None, None, None)]
-    any_diff = pa.array([False] * found.num_rows, pa.bool_()) if items else None
+    any_diff = None
     for item in items:
         a, b = _text(mine[item]), _text(found[_BASE_PREFIX + item])
         differs = pc.fill_null(pc.not_equal(a, b), True)            # null on one side or both ...
         differs = pc.and_(differs, pc.invert(pc.and_(pc.is_null(a), pc.is_null(b))))  # ... but not both
-        rows = mine.filter(differs)
+        rows = business.take(found[_ROW].filter(differs))
         parts.append(_findings(rows, key, "differs", item, _text(rows[item]),
                                _text(found[_BASE_PREFIX + item].filter(differs))))
-        any_diff = pc.or_(any_diff, differs)
+        any_diff = differs if any_diff is None else pc.or_(any_diff, differs)
     findings = pa.concat_tables(parts).sort_by([("key", "ascending"), ("item", "ascending")])
     return Comparison(
         findings=findings, business_rows=business.num_rows, keyless_rows=keyless, missing=lost.num_rows,

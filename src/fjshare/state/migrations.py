@@ -432,7 +432,7 @@ MIGRATIONS.append(
         unsent        INTEGER NOT NULL DEFAULT 0  -- changed here; the other parties' copies are due
     );
     CREATE INDEX inconsistencies_agency ON inconsistencies (agency, state);
-    CREATE INDEX inconsistencies_open ON inconsistencies (fingerprint, state);
+    CREATE INDEX inconsistencies_open ON inconsistencies (resource, base, key_item, state);
     CREATE INDEX inconsistencies_unsent ON inconsistencies (unsent);
 
     -- Complaints against an agency (Art 38), handled by the provincial office; the outcome travels
