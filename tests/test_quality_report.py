@@ -11,10 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import struct
-from pathlib import Path
 
 from conftest import SIMING_AGENCY, XIAMEN_AGENCY
 from test_catalogue_web import _chromium, chromium  # noqa: F401 (fixture)
@@ -22,7 +20,6 @@ from test_quality import compare, world  # noqa: F401 (fixture)
 
 from fjshare.supervision.report_render import render_csv, render_html
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 LATE = {"FJSHARE_NOW": "2025-11-03T10:00:00+08:00"}
 
 
@@ -63,7 +60,7 @@ def test_a_screenshot_of_the_report_page(world, run_cli, chromium, tmp_path):  #
     _seed(run_cli, world)
     page = tmp_path / "report.html"
     assert run_cli("--home", world, "report", "--period", "2025", "--out", page, env=LATE).code == 0
-    png = (DOCS if os.environ.get("SCREENSHOT_DOCS") == "1" else tmp_path) / "report-screenshot.png"
+    png = tmp_path / "report-screenshot.png"   # docs/report-screenshot.png comes from test_supervision_report_page
     done = _chromium(chromium, tmp_path / "profile", f"--screenshot={png}", "--window-size=1280,1600", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     data = png.read_bytes()
