@@ -116,3 +116,10 @@ def test_the_csv_has_one_row_per_agency_with_stable_columns(world, run_cli):  # 
             "sharing_rows"} <= set(rows[0])
     assert render_csv(province_report()).splitlines()[2].startswith("A2,福州市某局,350100,350100,38,suspend,0,0,0,5,0,1")
     assert json.loads(run_cli("--home", world, "report", "--format", "json").out)["scope"] == "city"
+
+
+def test_a_csv_report_file_opens_in_excel_as_utf8(world, run_cli, tmp_path):  # noqa: F811
+    out = tmp_path / "report.csv"
+    assert run_cli("--home", world, "report", "--format", "csv", "--out", out).code == 0
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and "厦门市公安局" in data.decode("utf-8-sig")

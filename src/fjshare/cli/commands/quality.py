@@ -189,7 +189,8 @@ def finding_list(session: Session, agency: str | None, as_json: bool) -> None:
 @cli.command("report")
 @click.option("--period", type=int, help="Calendar year evaluated (default: this year).")
 @click.option("--format", "fmt", type=click.Choice(["html", "csv", "json"]), default="html", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (default: stdout).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (default: stdout); a CSV file gets a UTF-8 byte-order mark for Excel.")
 @pass_session
 def report_cmd(session: Session, period: int | None, fmt: str, out: Path | None) -> None:
     """Evaluation per agency and per node (Art 37, 39, 40): every Art 40 signal, requests answered in
@@ -208,7 +209,8 @@ def report_cmd(session: Session, period: int | None, fmt: str, out: Path | None)
     if out is None:
         click.echo(text.rstrip("\n"))
         return
-    atomic_write_bytes(out, text.encode("utf-8"))
+    # A CSV file starts with a byte-order mark, so Excel on Chinese Windows reads it as UTF-8.
+    atomic_write_bytes(out, text.encode("utf-8-sig" if fmt == "csv" else "utf-8"))
     s = report["summary"]
     note(f"{report['period']} evaluation of {s['agencies']} agencies written to {out} "
          f"(mean score {s['score_mean']}, {s['suspend']} recommended for suspension, {s['watch']} to watch)")
