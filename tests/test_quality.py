@@ -109,6 +109,8 @@ def test_open_notices_past_their_deadline_are_overdue_art40_4(world, run_cli):
     after = run_cli("--home", world, "inconsistencies", "list", "--overdue", "--json",
                     env={"FJSHARE_NOW": "2025-10-17T00:00:01+08:00"})
     assert len(json.loads(after.out)) == 3
+    status = json.loads(run_cli("--home", world, "status", "--json", env={"FJSHARE_NOW": "2025-10-17T00:00:01+08:00"}).out)
+    assert status["inconsistencies"] == {"open": 3, "overdue": 3, "unsent": 0}
 
 
 def test_only_the_responsible_agency_resolves_its_notices_art28(world, run_cli):

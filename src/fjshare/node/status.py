@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+from fjshare.clock import parse_time
 from fjshare.federation import queue
 from fjshare.node.context import NodeContext
 from fjshare.trust.certs import Certificate
@@ -20,6 +21,12 @@ def node_status(ctx: NodeContext) -> dict:
     quarantined = sum(1 for p in ctx.home.quarantine.rglob("*.reason.txt")) if ctx.home.quarantine.exists() else 0
     disk = shutil.disk_usage(ctx.home.root)
     depth = queue.depth(conn)
+    now = ctx.now()
+    notices = conn.execute(
+        "SELECT COALESCE(SUM(state = 'open'), 0) AS open, COALESCE(SUM(unsent), 0) AS unsent FROM inconsistencies").fetchone()
+    # Deadlines are stored with the China offset; compare instants, not strings.
+    overdue = sum(1 for r in conn.execute("SELECT deadline FROM inconsistencies WHERE state = 'open'")
+                  if parse_time(r["deadline"]) <= parse_time(now))
     return {
         "tier": ctx.config.tier,
         "code": ctx.config.code,
@@ -44,6 +51,8 @@ def node_status(ctx: NodeContext) -> dict:
         "resources": conn.execute("SELECT COUNT(*) FROM resources").fetchone()[0],
         "intake": journal,
         "flagged_rows": flagged,
+        "inconsistencies": {"open": notices["open"], "overdue": overdue, "unsent": notices["unsent"]},   # Art 28
+        "complaints_open": conn.execute("SELECT COUNT(*) FROM complaints WHERE state = 'filed'").fetchone()[0],  # Art 38
         "bundles": {"stored": bundles["n"], "rows": bundles["r"]},
         "quarantined": quarantined,
         "disk_free_gb": round(disk.free / 1e9, 1),
