@@ -209,3 +209,20 @@ def test_rows_flagged_at_intake_show_in_status_and_the_evaluation_art9(city_home
     report = json.loads(run_cli("--home", city_home, "report", "--format", "json").out)
     [siming] = [a for a in report["agencies"] if a["code"] == SIMING_AGENCY]
     assert siming["signals"]["flagged_rows"] == 1
+
+
+def test_a_sealed_base_is_opened_in_memory_bundle_by_bundle_for_its_own_agency(world, run_cli):
+    """Conditional base data stays sealed at rest (DESIGN §5); its provider may still compare against it."""
+    sealed_base = "102001/000009"
+    assert run_cli("--home", world, "resource", "add", sealed_base, "--agency", XIAMEN_AGENCY, "--name", "人口（有条件）",
+                   "--share-type", "conditional", "--basis", "《居民身份证法》", "--items", BASE_SPEC, "--key", "id_number",
+                   "--attribute", "base").code == 0
+    drop(world, "p1.csv", base_csv(6), resource=sealed_base, agency=XIAMEN_AGENCY)
+    assert run_cli("--home", world, "intake").code == 0
+    rest = ("公民身份号码,姓名,出生日期\n" + "".join(",".join(person(i)) + "\n" for i in range(6, 10))).encode()
+    drop(world, "p2.csv", rest, resource=sealed_base, agency=XIAMEN_AGENCY)
+    assert run_cli("--home", world, "intake").code == 0
+    assert list((world / "store").rglob("part-0000.parquet.enc"))          # sealed at rest
+    r = run_cli("--home", world, "--user", "police", "compare", BUSINESS, "--against", sealed_base, "--items", "name")
+    assert r.code == 0, r.err
+    assert "2 missing from the base, 1 with differing items" in r.err
