@@ -11,16 +11,23 @@ as an unconditional resource and as a conditional one, whose parts are sealed at
 The query: ``region_code = 350203`` (1 county of the 84 the generator spreads rows over, ~1.2% of
 rows), returning ``id_number, name, phone``. Compared, each side in its own process, warm cache
 (one unmeasured run first, then ``--repeat`` timed runs; ``--rounds`` such processes per side,
-interleaved; the median of all timed runs; peak RSS is the process's VmHWM, which counts the
-memory-mapped Parquet parts our side reads as well as its heap):
+interleaved; the median of all timed runs, and of the CPU seconds each run used, all threads
+counted; peak RSS is the process's VmHWM, which counts the memory-mapped Parquet parts our side
+reads as well as its heap):
 
-* duckdb           ``SELECT ... FROM read_parquet('<store>/*/data/*.parquet') WHERE ...`` with
-                   ``SET threads=2``, over the unconditional resource's Parquet parts;
-* read_view        ``fjshare.node.query.read_view``: the same read without authorisation or audit;
+* duckdb           ``SELECT ... FROM read_parquet('<store>/*/data/*.parquet') WHERE ...`` with as
+                   many threads as our scan engine (up to 4: 2 on a 2-core machine), over the
+                   unconditional resource's Parquet parts;
+* read_view        ``fjshare.node.query.read_view``: the same read without authorisation or audit
+                   (it scans plaintext parts with DuckDB too, then adds what the view needs);
 * query            ``fjshare.node.query.query``: authorisation, read, audit record (and usage);
 * read_view-sealed / query-sealed   the same on the conditional resource (parts decrypted in memory).
   DuckDB cannot read the sealed parts; the peer for them is DuckDB on the plaintext parts of the
-  unconditional resource, which hold the same rows.
+  unconditional resource, which hold the same rows;
+* paired / paired-sealed   read_view and query alternately in one process (which goes first
+  alternates too), ``--repeat`` pairs: the median of each pair's query/read_view is the cost of
+  authorisation and audit, free of the drift between processes that a shared machine adds to the
+  two separate sides.
 
 Goals from the issue: query / duckdb <= 1.5; query / read_view <= 1.10; the same for sealed data.
 """
@@ -46,7 +53,7 @@ CODE_SEALED = "101001/000002"
 REGION = "350203"
 COLUMNS = ["id_number", "name", "phone"]
 WHERE = [f"region_code={REGION}"]
-KINDS = ("duckdb", "read_view", "query", "read_view-sealed", "query-sealed")
+KINDS = ("duckdb", "read_view", "query", "read_view-sealed", "query-sealed", "paired", "paired-sealed")
 
 
 def _home(rows: int, files: int) -> Path:
@@ -128,13 +135,15 @@ def _run(kind: str, home: Path, repeat: int) -> dict:
     sealed = kind.endswith("-sealed")
     code = CODE_SEALED if sealed else CODE_OPEN
     if kind == "duckdb":
+        from fjshare.node.query import _ENGINE_THREADS
+
         con = duckdb.connect()
-        con.execute("SET threads=2")
+        con.execute(f"SET threads={_ENGINE_THREADS}")  # as many as our side's scan engine has
         glob = ctx.home.resource_store(CODE_OPEN) / "*" / "data" / "*.parquet"
         sql = f"SELECT {', '.join(COLUMNS)} FROM read_parquet('{glob}') WHERE region_code = '{REGION}'"
 
         def once():
-            return con.execute(sql).to_arrow_table()
+            return con.sql(sql).to_arrow_table()  # (con.execute(...) would add a copy of the result)
     elif kind.startswith("read_view"):
         res = get_resource(ctx.conn, code)
         conditions = [parse_condition(w) for w in WHERE]
@@ -144,18 +153,59 @@ def _run(kind: str, home: Path, repeat: int) -> dict:
     elif kind.startswith("query"):
         def once():
             return query(ctx, code, where=WHERE, columns=COLUMNS, purpose="户籍核查（基准测试）").table
+    elif kind.startswith("paired"):
+        return _run_paired(ctx, kind, code, repeat)
     else:
         raise SystemExit(f"unknown run {kind}")
     table = once()  # warm-up: page cache, imports, first-call setup
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         table = once()
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
     if hasattr(table, "read_all"):  # duckdb may hand back a RecordBatchReader
         table = table.read_all()
-    return {"kind": kind, "seconds": statistics.median(times), "all": times, "rows": table.num_rows,
+    return {"kind": kind, "seconds": statistics.median(times), "all": times, "cpu": cpu, "rows": table.num_rows,
             "cols": table.column_names, "peak_mb": _peak_rss_mb()}
+
+
+def _run_paired(ctx, kind: str, code: str, repeat: int) -> dict:
+    from fjshare.catalogue.resources import get_resource
+    from fjshare.node import query as query_module
+    from fjshare.node.query import parse_condition, query, read_view
+
+    inner: list[float] = []
+
+    def timed_read_view(*args, **kwargs):  # what query() spends inside the read, to take it out
+        started = time.perf_counter()
+        table = read_view(*args, **kwargs)
+        inner.append(time.perf_counter() - started)
+        return table
+
+    query_module.read_view = timed_read_view
+    res = get_resource(ctx.conn, code)
+    conditions = [parse_condition(w) for w in WHERE]
+    sides = {
+        "read_view": lambda: read_view(ctx, res, columns=COLUMNS, conditions=conditions),
+        "query": lambda: query(ctx, code, where=WHERE, columns=COLUMNS, purpose="户籍核查（基准测试）").table,
+    }
+    for once in sides.values():
+        table = once()  # warm-up
+    times: dict[str, list[float]] = {"read_view": [], "query": []}
+    outside: list[float] = []
+    for i in range(repeat):
+        for name in (("read_view", "query") if i % 2 == 0 else ("query", "read_view")):
+            inner.clear()
+            started = time.perf_counter()
+            table = sides[name]()
+            times[name].append(time.perf_counter() - started)
+            if name == "query":
+                outside.append(times[name][-1] - sum(inner))
+    ratios = [q / r for q, r in zip(times["query"], times["read_view"])]
+    return {"kind": kind, "seconds": statistics.median(times["query"]), "all": times["query"], "rows": table.num_rows,
+            "read_view": statistics.median(times["read_view"]), "ratios": ratios, "outside": outside,
+            "peak_mb": _peak_rss_mb()}
 
 
 def _peak_rss_mb() -> float:
@@ -198,17 +248,25 @@ def main() -> None:
     for _ in range(args.rounds):
         for k in kinds:
             runs[k].append(measure(k, home, args.repeat))
-    results = []
+    results, paired = [], []
     for k, rs in runs.items():
+        if k.startswith("paired"):
+            paired.append((k, [x for r in rs for x in r["ratios"]], statistics.median(r["read_view"] for r in rs),
+                           statistics.median(x for r in rs for x in r["outside"])))
+            continue
         times = [t for r in rs for t in r["all"]]
         results.append({"kind": k, "seconds": statistics.median(times), "all": times, "rows": rs[0]["rows"],
-                        "peak_mb": max(r["peak_mb"] for r in rs)})
+                        "cpu": statistics.median(t for r in rs for t in r["cpu"]), "peak_mb": max(r["peak_mb"] for r in rs)})
+    import duckdb
+    import pyarrow
+
     print(f"{args.rows:,} rows in {args.files} bundles; WHERE {WHERE[0]}; columns {', '.join(COLUMNS)}; "
-          f"median of {args.rounds} x {args.repeat} warm runs per side")
-    print(f"{'side':<18}{'rows':>9}{'median s':>10}{'min s':>8}{'max s':>8}{'peak MB':>9}")
+          f"median of {args.rounds} x {args.repeat} warm runs per side; duckdb {duckdb.__version__}, "
+          f"pyarrow {pyarrow.__version__}, load {os.getloadavg()[0]:.1f}")
+    print(f"{'side':<18}{'rows':>9}{'median s':>10}{'min s':>8}{'max s':>8}{'cpu s':>8}{'peak MB':>9}")
     for r in results:
         print(f"{r['kind']:<18}{r['rows']:>9,}{r['seconds']:>10.3f}{min(r['all']):>8.3f}{max(r['all']):>8.3f}"
-              f"{r['peak_mb']:>9.0f}")
+              f"{r['cpu']:>8.3f}{r['peak_mb']:>9.0f}")
     by = {r["kind"]: r for r in results}
     counts = {r["rows"] for r in results}
     if len(counts) > 1:
@@ -220,7 +278,12 @@ def main() -> None:
     ):
         if ours in by and peer in by:
             note = f"  (goal {goal})" if goal else ""
-            print(f"{ours}/{peer} = {by[ours]['seconds'] / by[peer]['seconds']:.2f}{note}")
+            print(f"{ours}/{peer} = {by[ours]['seconds'] / by[peer]['seconds']:.2f}"
+                  f" (cpu {by[ours]['cpu'] / by[peer]['cpu']:.2f}){note}")
+    for k, ratios, read_s, outside_s in paired:
+        print(f"{k}: query/read_view = {statistics.median(ratios):.2f} (median of {len(ratios)} pairs in one process, "
+              f"read_view {read_s:.3f} s; goal <= 1.10); authorisation + audit alone {outside_s * 1000:.1f} ms "
+              f"= {outside_s / read_s:.1%} of the read")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from fjshare.clock import CHINA, iso, parse_time
 from fjshare.errors import BadInput
 from fjshare.node.context import NodeContext
 from fjshare.sharing.calendar import WorkingCalendar
-from fjshare.sharing.requests import WINDOW, step
+from fjshare.sharing.requests import WINDOW, publication
 
 PROVINCE = "350000"
 STALE_DAYS = 365
@@ -223,6 +223,8 @@ def _event(record: dict, *names: str) -> dt.datetime | None:
 
 def _requests(conn: sqlite3.Connection, by: dict, start: dt.datetime, end: dt.datetime, as_of: dt.datetime) -> None:
     cal = WorkingCalendar.from_db(conn)
+    published_at = {r["code"]: parse_time(r["published_at"]) for r in conn.execute(
+        "SELECT code, published_at FROM resources WHERE status = 'published' AND published_at IS NOT NULL")}
     for row in conn.execute("SELECT record FROM requests"):
         record = json.loads(row["record"])
         created = parse_time(record["created"])
@@ -238,13 +240,24 @@ def _requests(conn: sqlite3.Connection, by: dict, start: dt.datetime, end: dt.da
         if requester is not None:  # review by the requesting agency's administrator (Art 24)
             due = cal.working_days_after(created, WINDOW).due
             _duty(requester, _event(record, "filed", "refused"), due, as_of, start, end)
-        granted = _event(record, "granted")
-        if provider is not None and granted and not record.get("resource_published", True):
-            due = cal.working_days_after(granted, WINDOW).due  # publication of the entry (Art 27)
-            _duty(provider, _event(record, "published"), due, as_of, start, end)
-            current = step(record, cal, as_of)
-            if current.overdue and current.duty and record["provider"] in current.duty:
-                provider["signals"]["publication_overdue"] += 1
+        if provider is not None and not record.get("resource_published", True):
+            _publication(provider, record, published_at.get(record["resource"]), cal, as_of, start, end)
+
+
+def _publication(provider: dict, record: dict, entry_published: dt.datetime | None, cal: WorkingCalendar,
+                 as_of: dt.datetime, start: dt.datetime, end: dt.datetime) -> None:
+    """The publisher's duty to publish a requested, unpublished resource within 5 working days of the
+    filing, or of the dismissal of its objection (Art 27); it lapses if the request ends unanswered."""
+    begun = _event(record, "dismissed") or _event(record, "filed")
+    if begun is None:
+        return
+    done = entry_published or _event(record, "published")
+    if done is None and record["state"] not in ("filed", "authorising", "granted"):
+        return  # refused, denied or revoked before the entry was published: nothing is owed any more
+    _duty(provider, done, cal.working_days_after(begun, WINDOW).due, as_of, start, end)
+    owed = publication(record, cal, as_of, entry_published=entry_published is not None and entry_published < as_of)
+    if owed is not None and owed.overdue:
+        provider["signals"]["publication_overdue"] += 1
 
 
 def _complaints(conn: sqlite3.Connection, by: dict, start: dt.datetime, end: dt.datetime) -> None:

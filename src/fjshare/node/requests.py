@@ -19,7 +19,7 @@ from fjshare.errors import BadInput, NotFound, Refused
 from fjshare.node.context import NodeContext
 from fjshare.node.emit import emit
 from fjshare.sharing.calendar import WorkingCalendar
-from fjshare.sharing.requests import MODES, coordinating_office, step
+from fjshare.sharing.requests import MODES, coordinating_office, duties, step
 from fjshare.state.db import transaction
 
 PROVINCE = "350000"
@@ -190,17 +190,21 @@ def revoke(ctx: NodeContext, grant_id: str, *, reason: str) -> dict:
 
 
 def listing(ctx: NodeContext, *, overdue: bool = False) -> list[dict]:
+    """One row per open duty of every request known here (a request owing its resource's publication,
+    Art 27, has two at once), or one row for a request awaiting nothing; ``overdue``: only duties
+    past their deadline. Publication counts as done once this node's catalogue has the entry published."""
     cal = WorkingCalendar.from_db(ctx.conn)
     now = ctx.clock.now()
+    published = {r["code"] for r in ctx.conn.execute("SELECT code FROM resources WHERE status = 'published'")}
     out = []
     for r in ctx.conn.execute("SELECT record FROM requests ORDER BY id"):
         record = json.loads(r["record"])
-        s = step(record, cal, now)
-        if overdue and not s.overdue:
-            continue
-        out.append({"id": record["id"], "resource": record["resource"], "agency": record["agency"],
-                    "state": s.state, "awaiting": s.awaiting, "duty": s.duty,
-                    "deadline": s.deadline.describe() if s.deadline else None, "overdue": s.overdue})
+        for s in duties(record, cal, now, entry_published=record["resource"] in published):
+            if overdue and not s.overdue:
+                continue
+            out.append({"id": record["id"], "resource": record["resource"], "agency": record["agency"],
+                        "state": s.state, "awaiting": s.awaiting, "duty": s.duty,
+                        "deadline": s.deadline.describe() if s.deadline else None, "overdue": s.overdue})
     return out
 
 

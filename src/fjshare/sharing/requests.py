@@ -11,7 +11,13 @@ Filing reaches the provincial office (which is also the space centre's exchange)
 node and the requesting node as addressed bundles (Art 25). The office at the level concerned is
 the city's when both parties are registered in one city, else the province's (DESIGN §8). The
 Measures set no time for the administrator's review; five working days are used for it too, so
-that every step has a deadline and a duty-holder. Pure rules: no I/O.
+that every step has a deadline and a duty-holder.
+
+A resource not yet published when it was requested puts a second duty on the publisher, beside
+the steps above: publication of its catalogue entry within 5 working days of receiving the filing
+(Art 27, "在收到《政务信息共享实施申请书》五个工作日内"). An objection suspends it; once the objection
+is dismissed, the 5 working days run from the dismissal. It ends when the entry is published, or
+when the request is refused, denied or revoked. Pure rules: no I/O.
 """
 
 from __future__ import annotations
@@ -50,8 +56,28 @@ def _event_time(record: dict, name: str) -> dt.datetime | None:
     return None
 
 
-def step(record: dict, calendar: WorkingCalendar, now: dt.datetime) -> Step:
-    """The effective step of ``record`` at ``now`` (an unopposed filing becomes ``authorising``)."""
+def publication(record: dict, calendar: WorkingCalendar, now: dt.datetime, *, entry_published: bool = False) -> Step | None:
+    """The publisher's duty to publish the requested resource (Art 27), or None: the resource was
+    published when requested, has been since (``entry_published``: this node's catalogue says so;
+    or a ``published`` event), or the request is not, or no longer, on its way to a grant."""
+    if record.get("resource_published", True) or entry_published or _event_time(record, "published"):
+        return None
+    if record["state"] not in ("filed", "authorising", "granted"):
+        return None
+    start = _event_time(record, "dismissed") or _event_time(record, "filed")
+    if start is None:
+        return None
+    d = calendar.working_days_after(start, WINDOW)
+    return Step(record["state"], "publication of the resource's catalogue entry (Art 27)",
+                f"agency {record['provider']} at node {record['provider_node']}", d, now >= d.due)
+
+
+def step(record: dict, calendar: WorkingCalendar, now: dt.datetime, *, entry_published: bool = False) -> Step:
+    """The effective step of ``record`` at ``now`` (an unopposed filing becomes ``authorising``).
+
+    For a granted request, the publication still owed (Art 27), if any; :func:`duties` gives
+    every open duty of the other states too.
+    """
     state = record["state"]
     if state == "submitted":
         d = calendar.working_days_after(parse_time(record["created"]), WINDOW)
@@ -74,8 +100,18 @@ def step(record: dict, calendar: WorkingCalendar, now: dt.datetime) -> Step:
         d = calendar.working_days_after(_event_time(record, "dismissed"), WINDOW)
         return Step(state, "authorisation after the objection was dismissed (Art 27)", "the provincial office (350000)",
                     d, now >= d.due)
-    if state == "granted" and not record.get("resource_published", True) and not _event_time(record, "published"):
-        d = calendar.working_days_after(_event_time(record, "granted"), WINDOW)
-        return Step(state, "publication of the resource's catalogue entry (Art 27)",
-                    f"agency {record['provider']} at node {record['provider_node']}", d, now >= d.due)
+    if state == "granted":
+        owed = publication(record, calendar, now, entry_published=entry_published)
+        if owed is not None:
+            return owed
     return Step(state, None, None, None, False)
+
+
+def duties(record: dict, calendar: WorkingCalendar, now: dt.datetime, *, entry_published: bool = False) -> list[Step]:
+    """Every open duty on ``record`` at ``now``: the publication owed (Art 27), if any, first, then
+    the step of its state. A request awaiting nothing gives its one step with no duty."""
+    current = step(record, calendar, now, entry_published=entry_published)
+    owed = publication(record, calendar, now, entry_published=entry_published)
+    if owed is None or owed.awaiting == current.awaiting:
+        return [current]
+    return [Step(current.state, owed.awaiting, owed.duty, owed.deadline, owed.overdue), current]
