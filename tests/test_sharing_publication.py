@@ -193,3 +193,17 @@ def test_an_objection_suspends_publication_and_a_dismissal_restarts_it_art26_art
 def test_no_publication_is_owed_for_a_request_not_on_its_way_to_a_grant_art27(state):
     record = _record(("filed", MONDAY), state=state)
     assert publication(record, CAL, parse_time("2025-04-30T09:00:00+08:00")) is None
+
+
+def test_a_withdrawn_resource_can_no_longer_be_requested_art16(xiamen):
+    from fjshare.errors import Refused
+
+    fed, _ = xiamen
+    publish_entry(fed)
+    xm = fed.cities["350200"]
+    with opened(xm, "reg") as c:
+        catalogue.withdraw(c, CODE, reason="并入新目录")
+    with opened(xm, "req") as c:
+        with pytest.raises(Refused, match="withdrawn"):
+            requests.create(c, CODE, mode="query", items=["name"], purpose="就业补贴核验", until="2099-12-31")
+        assert c.conn.execute("SELECT count(*) FROM requests").fetchone()[0] == 0

@@ -79,6 +79,9 @@ def create(ctx: NodeContext, resource_code: str, *, mode: str, items: list[str],
     """👤 A request for a resource of any agency at any node (Art 23). Raises Refused, BadInput, NotFound."""
     actor = ctx.require_user()
     resource = get_resource(ctx.conn, resource_code)
+    if resource.status == "withdrawn":
+        raise Refused(f"resource {resource_code} was withdrawn from the catalogue: it can no longer be requested (Art 16)",
+                      hint="search the catalogue for a current resource with the data items you need")
     if resource.share_type == "none":
         raise Refused(f"resource {resource_code} is not shared: its provider stated the legal basis (Art 4, 21)",
                       hint="ask the digital office about the basis if your duties need this data")
