@@ -210,12 +210,12 @@ def test_new_rows_take_rising_rowids_and_rank_newest_first(conn) -> None:
     assert rows["201001/000002"] > rows["201001/000001"] > max(
         r[0] for r in conn.execute("SELECT rowid FROM catalogue_search_rows WHERE code NOT LIKE '201001/%'"))
     assert [h["code"] for h in cs.search(conn, "甲乙").hits] == ["201001/000002", "201001/000001"]
-    # a change of text only keeps the row (and its place); a facet change moves it to the top
+    # a revision (of the text, here) moves the entry to the top: newest first is most recently changed
     put(conn, entry("201001/000001", "甲乙登记簿"))
-    assert conn.execute("SELECT rowid FROM catalogue_search_rows WHERE code = '201001/000001'").fetchone()[0] == rows[
-        "201001/000001"]
-    put(conn, entry("201001/000001", "甲乙登记簿", share_type="conditional"))
+    assert conn.execute("SELECT rowid FROM catalogue_search_rows WHERE code = '201001/000001'").fetchone()[0] > rows[
+        "201001/000002"]
     assert [h["code"] for h in cs.search(conn, "甲乙").hits] == ["201001/000001", "201001/000002"]
+    assert codes(cs.search(conn, "登记簿")) == {"201001/000001"}
 
 
 def test_status_and_facet_changes_rekey_the_row(conn) -> None:
@@ -299,3 +299,85 @@ def test_bad_arguments_are_usage_errors(conn) -> None:
     ):
         with pytest.raises(UsageError):
             call()
+
+
+# --- many matches: estimated totals and facets, and exact counts on request -------------------------
+
+@pytest.fixture
+def many(tmp_path: Path, monkeypatch) -> sqlite3.Connection:
+    """300 published entries that mention 婚姻: two providers, 1 in 3 of them conditional; the
+    estimate threshold is lowered to 40 so the estimate path runs on a small catalogue."""
+    monkeypatch.setattr(cs, "EXACT_UP_TO", 40)
+    c = connect(tmp_path / "many.db", create=True)
+    for i in range(300):
+        provider, name = (GONGAN, "厦门市公安局") if i % 2 else (MINZHENG, "厦门市思明区民政局")
+        put(c, entry(f"301001/{i:06d}", f"婚姻状况核验{i}", provider=provider, provider_name=name,
+                     share_type="conditional" if i % 3 == 0 else "unconditional"))
+    return c
+
+
+def test_a_common_term_reports_an_estimated_total_and_facets_marked_as_such(many) -> None:
+    r = cs.search(many, "婚姻", limit=20)
+    assert r.exact is False and r.to_dict()["exact"] is False
+    assert 240 <= r.total <= 360                              # 300 matches, estimated from the newest 40
+    assert len(r.hits) == 20 and all(h["score"] == cs.NAME_SCORE for h in r.hits)
+    shares = dict(r.facets["share_type"])
+    assert 150 <= shares["unconditional"] <= 250 and 60 <= shares["conditional"] <= 140
+    assert set(dict(r.facets["provider"])) == {MINZHENG, GONGAN}
+
+
+def test_exact_counts_every_match_for_total_and_facets(many) -> None:
+    r = cs.search(many, "婚姻", limit=20, exact=True)
+    assert r.exact is True and r.total == 300
+    assert dict(r.facets["share_type"]) == {"unconditional": 200, "conditional": 100}
+    assert dict(r.facets["provider"]) == {MINZHENG: 150, GONGAN: 150}
+    # the same page either way: newest first
+    assert [h["code"] for h in r.hits] == [h["code"] for h in cs.search(many, "婚姻", limit=20).hits]
+
+
+def test_a_term_below_the_threshold_is_counted_exactly(many) -> None:
+    r = cs.search(many, "婚姻状况核验12")      # 12, 120-129: eleven entries
+    assert r.exact is True and r.total == 11
+
+
+def test_pages_beyond_the_newest_matches_read_on(many) -> None:
+    seen = []
+    for page in range(4):                        # 4 x 30 = 120 hits: past the 41 matches read for the estimate
+        seen += [h["code"] for h in cs.search(many, "婚姻", limit=30, offset=30 * page).hits]
+    assert len(seen) == len(set(seen)) == 120
+    assert seen == [f"301001/{i:06d}" for i in range(299, 179, -1)]
+
+
+def test_a_merge_batches_its_index_writes_and_finds_what_it_wrote(tmp_path: Path) -> None:
+    """A federation merge (DESIGN §7): changed and new entries in one batch, an entry changed twice
+    in the batch, a withdrawal; the index answers exactly as if written one by one."""
+    from fjshare.catalogue.store import merge_entries
+
+    c = connect(tmp_path / "merge.db", create=True)
+    docs = [{"entry": entry(f"401001/{i:06d}", f"收养登记{i}"), "revision": 1} for i in range(50)]
+    with transaction(c):
+        merge_entries(c, docs, origin="350200", at=NOW)
+    assert cs.search(c, "收养", exact=True).total == 50
+    later = [{"entry": entry(f"401001/{i:06d}", f"殡葬服务{i}"), "revision": 2} for i in range(0, 50, 2)]
+    later += [{"entry": entry("401001/000001", "婚姻登记一"), "revision": 2},
+              {"entry": entry("401001/000001", "婚姻登记二"), "revision": 3},       # twice in one batch
+              {"entry": entry("401001/000099", "新增条目"), "revision": 1},
+              {"action": "withdraw", "code": "401001/000003", "revision": 2}]
+    with transaction(c):
+        merge_entries(c, later, origin="350200", at=NOW)
+    assert cs.search(c, "收养", exact=True).total == 50 - 25 - 1 - 1
+    assert cs.search(c, "殡葬", exact=True).total == 25
+    assert codes(cs.search(c, "婚姻登记二")) == {"401001/000001"} and cs.search(c, "婚姻登记一").total == 0
+    assert codes(cs.search(c, "新增")) == {"401001/000099"}
+    assert codes(cs.search(c, "收养登记3", statuses=("withdrawn",))) == {"401001/000003"}
+    # the contentless index holds exactly the rows catalogue_search_rows names: an integrity check passes
+    c.execute("INSERT INTO catalogue_fts (catalogue_fts, rank) VALUES ('integrity-check', 0)")
+    with transaction(c):
+        assert cs.reindex_all(c) == 51
+    assert cs.search(c, "殡葬", exact=True).total == 25
+
+
+def test_the_cli_help_names_the_estimate_threshold_of_the_search_code() -> None:
+    from fjshare.cli.commands import catalogue as cli_catalogue
+
+    assert cli_catalogue.EXACT_UP_TO == cs.EXACT_UP_TO

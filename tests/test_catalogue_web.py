@@ -202,6 +202,18 @@ def test_api_search_answers_json(catalogue_server):
     assert entry["items"] == MARRIAGE["items"] and entry["status"] == "published"
 
 
+def test_an_estimated_total_is_shown_as_about_and_the_api_counts_exactly_on_request(catalogue_server, monkeypatch):
+    from fjshare.catalogue import search as cs
+
+    monkeypatch.setattr(cs, "EXACT_UP_TO", 1)        # both entries mention 信息: more than one match
+    _, _, body = _get(catalogue_server, "/search?q=" + _q("信息"))
+    assert "约有 <strong>" in body and "按最新的匹配估算" in body and "共找到" not in body
+    doc = json.loads(_get(catalogue_server, "/api/search?q=" + _q("信息"))[2])
+    assert doc["exact"] is False
+    doc = json.loads(_get(catalogue_server, "/api/search?exact=1&q=" + _q("信息"))[2])
+    assert doc["exact"] is True and doc["total"] == 2
+
+
 def test_bad_requests_are_answered_in_chinese(catalogue_server):
     status, _, body = _get(catalogue_server, "/search?q=" + _q("！？"))
     assert status == 400 and "请求有误" in body

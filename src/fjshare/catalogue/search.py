@@ -35,17 +35,30 @@ matches or the page (the hits come from ``catalogue_search_rows``)::
 Status is the top field, so a status filter is a rowid range FTS5 skips through. Topic, region
 and provider are dictionary ids (``catalogue_facet_values``, 0 = no value); share type and
 status have fixed ids. The low 33 bits are the *facet key*. The sequence numbers writes within a
-status: a new entry, or one whose status or facet values changed, takes the next number, so
-rows are written in rising rowid order and FTS5 can gather them in memory (it flushes a segment
-whenever a write goes below the previous one). A change of text alone keeps the rowid.
+status: a new entry, or one whose text, status or facet values changed, takes the next number,
+so rows are written in rising rowid order and FTS5 can gather them in memory (it flushes a
+segment whenever a write goes below the previous one). A merge defers its FTS5 writes to the end
+(:func:`batched`) and writes the deletes, then the inserts, each in rising rowid order.
 Status and facet values are read from the entry's ``resources`` row when it is indexed, so every
 change to them must reindex the entry (``catalogue.store`` does, on every write).
 ``catalogue_search_rows`` maps each rowid to its resource code, keeps what a hit shows and the
 tokens last indexed (a contentless delete must be given the original tokens).
 
-**Search.** One pass over the matches (``json_group_array`` of their facet keys) gives the exact
-total and the four facet counts, without a sorter and without touching any table row. The page
-then comes in *tiers*:
+**Search.** The total and the four facet counts come from the facet keys of the matches, without
+touching any table row. A common term matches a fixed share of the catalogue, so counting every
+match makes a search of 100,000 entries a hundred times the work of one of 1,000. So, like the
+search engines that report "about 3,700 results", the search reads the newest
+:data:`EXACT_UP_TO` + 1 matches only (FTS5 walks the doclists newest first and stops). If that is
+all of them, the total and the facets are exact. Otherwise they are estimates and the result
+says so (``exact`` is False):
+
+* the total: the matches are taken to be as dense in the older writes as among the newest ones
+  (see :func:`_estimate_total`), rounded to two significant figures;
+* each facet value: its share of the newest matches times that total.
+
+``exact=True`` (``node catalogue search --exact``, ``exact=1`` on the web API) counts every match
+(one ``json_group_array`` of their facet keys, no sorter). Each facet lists its
+:data:`FACET_VALUES` most frequent values. The page then comes in *tiers*:
 
 1. entries whose **name** matches the whole query (``score`` :data:`NAME_SCORE`), then
 2. entries that match only through the other text (``score`` :data:`OTHER_SCORE`);
@@ -55,19 +68,22 @@ most recently registered or re-keyed). A registrar looking up 婚姻登记 wants
 so before those that mention it in an abstract or a data item; bm25 over every match is what
 made the earlier design's latency grow with the number of matches. Each tier is an FTS5 query
 with ``ORDER BY rowid DESC LIMIT``, which FTS5 stops early; tier 2 is read off the first
-``offset + limit`` matches minus tier 1's.
+``offset + limit`` matches (the newest matches already read, when they reach that far) minus
+tier 1's.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import re
 import secrets
 import sqlite3
 import unicodedata
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -84,6 +100,10 @@ STATUSES = ("draft", "submitted", "approved", "returned", "published", "withdraw
 MAX_QUERY_CHARS = 500
 MAX_QUERY_TERMS = 32
 MAX_LIMIT = 1000
+#: Matches counted one by one before the total and the facets are estimated (``exact=True`` counts all).
+EXACT_UP_TO = 100
+#: Values listed per facet, the most frequent first.
+FACET_VALUES = 30
 
 CODE_SEPARATOR = "\u01c2"  # ǂ: a letter to unicode61, so the code token is not split at "/"
 # 类1 项2 目3 [细目] / 顺序码; the 细目 is digits in registrations, alphanumeric in older entries.
@@ -155,6 +175,7 @@ _FIELDS: dict[str, tuple[int, int]] = {  # name -> (shift in the rowid, width in
     "status": (60, 3),
 }
 _FACET_BITS = 33  # the facet key: rowid & (2**33 - 1)
+_FACET_MASK = (1 << _FACET_BITS) - 1
 _STATUS_SHIFT = 60
 # Fixed ids, published highest: newest first (descending rowid) lists published entries first when
 # every status is searched.
@@ -295,39 +316,79 @@ def index_entry(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
         f"SELECT rowid, tokens, {', '.join(_HIT_KEYS[1:])} FROM catalogue_search_rows WHERE code = ?", (code,)
     ).fetchone()
     if old is not None:
-        old_rowid, old_tokens = old[0], _unpack(old[1])
-        same_key = _same_key(old_rowid, status, key)
-        if same_key and old_tokens == (name_tokens, other_tokens):
+        if _same_key(old[0], status, key) and _unpack(old[1]) == (name_tokens, other_tokens):
             if tuple(old[2:]) != hit:
                 conn.execute(f"UPDATE catalogue_search_rows SET {', '.join(k + ' = ?' for k in _HIT_KEYS[1:])}"
-                             " WHERE rowid = ?", (*hit, old_rowid))
+                             " WHERE rowid = ?", (*hit, old[0]))
             return  # nothing the index holds has changed
-        conn.execute(
-            "INSERT INTO catalogue_fts (catalogue_fts, rowid, name_tokens, other_tokens) VALUES ('delete', ?, ?, ?)",
-            (old_rowid, *old_tokens),
-        )
-        conn.execute("DELETE FROM catalogue_search_rows WHERE rowid = ?", (old_rowid,))
-    rowid = old_rowid if old is not None and same_key else _new_rowid(conn, status, key)
+        _drop(conn, old[0], _unpack(old[1]))
+    rowid = _new_rowid(conn, status, key)  # a changed entry moves up: newest first means most recently changed
     conn.execute(
         f"INSERT INTO catalogue_search_rows (rowid, code, {', '.join(_HIT_KEYS[1:])}, tokens)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (rowid, code, *hit, _pack(name_tokens, other_tokens)),
     )
-    conn.execute(
-        "INSERT INTO catalogue_fts (rowid, name_tokens, other_tokens) VALUES (?, ?, ?)", (rowid, name_tokens, other_tokens)
-    )
+    batch = _BATCHES.get(id(conn))
+    if batch is not None:
+        batch.inserts[rowid] = (name_tokens, other_tokens)
+    else:
+        conn.execute(_FTS_INSERT, (rowid, name_tokens, other_tokens))
+
+
+def _drop(conn: sqlite3.Connection, rowid: int, tokens: tuple[str, str]) -> None:
+    """Remove an index row: its FTS5 row (now, or at the end of the batch) and its search row."""
+    batch = _BATCHES.get(id(conn))
+    if batch is None:
+        conn.execute(_FTS_DELETE, (rowid, *tokens))
+    elif batch.inserts.pop(rowid, None) is None:  # a row this batch inserted never reached FTS5
+        batch.deletes[rowid] = tokens
+    conn.execute("DELETE FROM catalogue_search_rows WHERE rowid = ?", (rowid,))
 
 
 def unindex(conn: sqlite3.Connection, code: str) -> None:
     """Remove the search index row of ``code`` (if any); runs inside the caller's transaction."""
     old = conn.execute("SELECT rowid, tokens FROM catalogue_search_rows WHERE code = ?", (code,)).fetchone()
-    if old is None:
+    if old is not None:
+        _drop(conn, old[0], _unpack(old[1]))
+
+
+_FTS_INSERT = "INSERT INTO catalogue_fts (rowid, name_tokens, other_tokens) VALUES (?, ?, ?)"
+_FTS_DELETE = "INSERT INTO catalogue_fts (catalogue_fts, rowid, name_tokens, other_tokens) VALUES ('delete', ?, ?, ?)"
+
+
+@dataclass
+class _Batch:
+    deletes: dict[int, tuple[str, str]] = field(default_factory=dict)
+    inserts: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+_BATCHES: dict[int, _Batch] = {}  # id(connection) -> its open batch
+
+
+@contextmanager
+def batched(conn: sqlite3.Connection) -> Iterator[None]:
+    """Defer this connection's writes to the FTS5 index to the end of the block (a merge).
+
+    FTS5 gathers writes in memory only while each goes to a higher rowid than the one before, and
+    writes a segment to disk whenever one goes back. Entry by entry, a changed entry's delete goes
+    back every time; batched, the deletes are written first and the inserts after them, each in
+    rising rowid order, so a merge of thousands of entries writes a few large segments instead of
+    one small one per change. ``catalogue_search_rows`` is written at once, so the block sees its
+    own changes except in :func:`search`. Use inside a transaction; if the block raises, roll the
+    transaction back (nothing reaches FTS5). Nested blocks join the outer one.
+    """
+    if id(conn) in _BATCHES:
+        yield
         return
-    conn.execute(
-        "INSERT INTO catalogue_fts (catalogue_fts, rowid, name_tokens, other_tokens) VALUES ('delete', ?, ?, ?)",
-        (old[0], *_unpack(old[1])),
-    )
-    conn.execute("DELETE FROM catalogue_search_rows WHERE rowid = ?", (old[0],))
+    batch = _BATCHES[id(conn)] = _Batch()
+    try:
+        yield
+    finally:
+        del _BATCHES[id(conn)]
+    if batch.deletes:
+        conn.executemany(_FTS_DELETE, [(r, *batch.deletes[r]) for r in sorted(batch.deletes)])
+    if batch.inserts:
+        conn.executemany(_FTS_INSERT, [(r, *batch.inserts[r]) for r in sorted(batch.inserts)])
 
 
 def reindex_all(conn: sqlite3.Connection) -> int:
@@ -426,7 +487,7 @@ def match_expression(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One page of hits, the total number of matches and the facet counts over all of them.
+    """One page of hits, the total number of matches and the facet counts (estimates if not ``exact``).
 
     ``facets`` maps each facet name (``provider``, ``region``, ``share_type``, ``topic``) to
     ``(value, count)`` pairs, most frequent first; ``provider_names`` maps the provider codes
@@ -437,6 +498,7 @@ class SearchResult:
     hits: list[dict[str, Any]]
     facets: dict[str, list[tuple[str, int]]]
     provider_names: dict[str, str] = field(default_factory=dict)
+    exact: bool = True  # False: ``total`` and the facet counts are estimates (see :func:`search`)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` form: facet values as ``{"value", "count"}`` objects, providers with ``name``."""
@@ -448,7 +510,7 @@ class SearchResult:
                 if name == "provider" and value in self.provider_names:
                     item["name"] = self.provider_names[value]
                 facets[name].append(item)
-        return {"total": self.total, "hits": self.hits, "facets": facets}
+        return {"total": self.total, "exact": self.exact, "hits": self.hits, "facets": facets}
 
 
 def _parse_filters(
@@ -597,12 +659,15 @@ def search(
     statuses: Iterable[str] | None = ("published",),
     limit: int = 50,
     offset: int = 0,
+    exact: bool = False,
 ) -> SearchResult:
     """Search the catalogue for ``text`` among entries in ``statuses`` (None: every status).
 
     ``facets`` filters by facet name -> value (or values, any of which may match): ``provider``
     (USCC), ``region`` (a division code; a city takes in its counties, the province everything),
-    ``share_type``, ``topic``. The facet counts are those of all matches after the filters.
+    ``share_type``, ``topic``. The total and the facet counts are those of all matches after the
+    filters when there are at most :data:`EXACT_UP_TO` of them, or when ``exact``; otherwise they
+    are estimated from the newest :data:`EXACT_UP_TO` matches, and the result says so (``exact``).
     Empty ``text`` browses: every entry that passes the filters, by code. Hits whose name matches
     the whole query come first (``score`` 1.0), then the others (0.5); see the module docstring
     for the order within each.
@@ -628,70 +693,107 @@ def search(
     cond, args = index_filters
     cur = conn.cursor()
     cur.row_factory = None
-    # The facets and the total: the facet key of every match, in one JSON array (cheaper than a
-    # GROUP BY, whose sorter costs more per match than the array), counted in C by Counter.
+    matches = f"SELECT rowid FROM catalogue_fts WHERE catalogue_fts MATCH ?{cond}"
+    newest: list[int] | None = None  # the newest matches, newest first, when they were read
     try:
-        keys = cur.execute(
-            f"SELECT json_group_array(rowid & {(1 << _FACET_BITS) - 1}) FROM catalogue_fts"
-            f" WHERE catalogue_fts MATCH ?{cond}", [expression, *args]
-        ).fetchone()[0]
+        if exact:  # the facet key of every match in one JSON array (cheaper than a GROUP BY's sorter)
+            keys = json.loads(cur.execute(f"SELECT json_group_array(rowid & {_FACET_MASK}) FROM ({matches})",
+                                          [expression, *args]).fetchone()[0])
+            total, estimated = len(keys), False
+        else:  # the newest EXACT_UP_TO + 1 matches: FTS5 walks the doclists newest first and stops
+            newest = json.loads(cur.execute(f"SELECT json_group_array(rowid) FROM ({matches} ORDER BY rowid DESC LIMIT ?)",
+                                            [expression, *args, EXACT_UP_TO + 1]).fetchone()[0])
+            estimated = len(newest) > EXACT_UP_TO
+            if estimated:
+                del newest[EXACT_UP_TO:]
+            keys = [rowid & _FACET_MASK for rowid in newest]
+            total = _estimate_total(cur, newest, statuses) if estimated else len(newest)
     except sqlite3.OperationalError as e:  # an expression the builder should never have produced
         raise UsageError(f"cannot search for {text!r}: {e}") from None
-    groups = Counter(json.loads(keys)).items()
-    if not groups:
+    if not keys:
         return empty
-    total, facet_counts, names = _facet_counts(conn, groups)
+    facet_counts, names = _facet_counts(conn, keys, scale=total / len(keys) if estimated else 1)
     # The page: name matches (tier 1), then the other matches (tier 2), each newest first (rowid
     # descending). FTS5 walks the doclists in that order and stops at the LIMIT.
     end = offset + limit
-    page_sql = f"SELECT rowid FROM catalogue_fts WHERE catalogue_fts MATCH ?{cond} ORDER BY rowid DESC LIMIT ?"
+    page_sql = f"{matches} ORDER BY rowid DESC LIMIT ?"
     tier1 = [r[0] for r in cur.execute(page_sql, [f"name_tokens : ({expression})", *args, end])]
     page = [(rowid, NAME_SCORE) for rowid in tier1[offset:]]
-    if len(tier1) < end and len(tier1) < total:
+    if len(tier1) < end and (len(tier1) < total or estimated):
         # Tier 1 is exhausted, and the first `end` matches hold every tier-2 row the page needs.
+        first = newest if newest is not None and (len(newest) >= end or not estimated) else [
+            r[0] for r in cur.execute(page_sql, [expression, *args, end])]
         in_tier1 = set(tier1)
-        tier2 = [r[0] for r in cur.execute(page_sql, [expression, *args, end]) if r[0] not in in_tier1]
+        tier2 = [rowid for rowid in first[:end] if rowid not in in_tier1]
         page += [(rowid, OTHER_SCORE) for rowid in tier2[max(0, offset - len(tier1)): end - len(tier1)]]
-    return SearchResult(total=total, hits=_hits(conn, page), facets=facet_counts, provider_names=names)
+    return SearchResult(total=total, hits=_hits(conn, page), facets=facet_counts, provider_names=names,
+                        exact=not estimated)
+
+
+def _estimate_total(cur: sqlite3.Cursor, newest: list[int], statuses: list[str] | None) -> int:
+    """The number of matches estimated from the newest ones (``newest``, newest first).
+
+    Sequence numbers are handed out in write order, within each status. The newest matches span
+    the sequences from the newest write down to the oldest of them; the matches are taken to be as
+    dense in the rest of the sequences as in that span. Statuses are searched highest first, so
+    the span covers every sequence of the statuses above the last match's. Rounded to two
+    significant figures, and never below the matches seen.
+    """
+    shift, bits = _FIELDS["sequence"]
+    last = newest[-1]
+    last_status, last_sequence = last >> _STATUS_SHIFT, (last >> shift) & ((1 << bits) - 1)
+    status_ids = sorted({_STATUS_IDS[s] for s in statuses}) if statuses is not None else list(range(8))
+    spanned = everything = 0
+    for status in status_ids:
+        low = status << _STATUS_SHIFT
+        top = cur.execute("SELECT max(rowid) FROM catalogue_search_rows WHERE rowid >= ? AND rowid < ?",
+                          (low, low + (1 << _STATUS_SHIFT))).fetchone()[0]
+        if top is None:
+            continue
+        sequences = ((top >> shift) & ((1 << bits) - 1)) + 1
+        everything += sequences
+        if status > last_status:
+            spanned += sequences
+        elif status == last_status:
+            spanned += sequences - last_sequence
+    estimate = len(newest) * everything / max(spanned, 1)
+    digits = max(0, len(str(int(estimate))) - 2)
+    return max(len(newest) + 1, round(estimate, -digits))
 
 
 def _facet_counts(
-    conn: sqlite3.Connection, groups: Iterable[tuple[int, int]]
-) -> tuple[int, dict[str, list[tuple[str, int]]], dict[str, str]]:
-    """The total, the facet counts and the provider names from (facet key, count) groups."""
-    shares: dict[int, int] = {}
-    topics: dict[int, int] = {}
-    regions: dict[int, int] = {}
-    providers: dict[int, int] = {}
-    (s_shift, s_bits), (t_shift, t_bits), (r_shift, r_bits), (p_shift, p_bits) = (
-        _FIELDS[name] for name in ("share_type", "topic", "region", "provider"))
-    s_mask, t_mask, r_mask, p_mask = ((1 << b) - 1 for b in (s_bits, t_bits, r_bits, p_bits))
-    total = 0
-    for key, n in groups:
-        total += n
-        k = (key >> s_shift) & s_mask
-        shares[k] = shares.get(k, 0) + n
-        k = (key >> t_shift) & t_mask
-        topics[k] = topics.get(k, 0) + n
-        k = (key >> r_shift) & r_mask
-        regions[k] = regions.get(k, 0) + n
-        k = (key >> p_shift) & p_mask
-        providers[k] = providers.get(k, 0) + n
+    conn: sqlite3.Connection, keys: list[int], scale: float = 1
+) -> tuple[dict[str, list[tuple[str, int]]], dict[str, str]]:
+    """The facet counts (the :data:`FACET_VALUES` most frequent values of each facet) and the
+    provider names, from the facet keys of the matches; counts are multiplied by ``scale`` (an
+    estimate from a sample), rounded, and at least 1.
+
+    Everything done once per key runs in C (``map`` over int methods, ``Counter``, a sort keyed
+    by ``itemgetter``); Python code runs only for the values listed.
+    """
     dictionary = _Dictionary.load(conn)
     result: dict[str, list[tuple[str, int]]] = {}
     names: dict[str, str] = {}
-    for name, counter in (("provider", providers), ("region", regions), ("share_type", shares), ("topic", topics)):
+    for name in ("provider", "region", "share_type", "topic"):
+        shift, bits = _FIELDS[name]
+        ids = map(((1 << bits) - 1).__and__, map(shift.__rrshift__, keys) if shift else keys)
+        counter = Counter(ids)
         if name == "share_type":
-            pairs = [(_SHARE_VALUES[k], n) for k, n in counter.items() if k in _SHARE_VALUES]
+            values = _SHARE_LABELS
         else:
-            values = dictionary[name]
             counter.pop(0, None)  # entries without the field are not a facet value
-            pairs = [(values[k][0], n) for k, n in counter.items() if k in values]
-            if name == "provider":
-                names = {values[k][0]: values[k][1] for k in counter if k in values and values[k][1]}
+            values = dictionary[name]
+        top = sorted(counter.items(), key=_COUNT, reverse=True)[:FACET_VALUES]
+        pairs = [(values[k][0], max(1, int(n * scale + 0.5)) if scale != 1 else n) for k, n in top if k in values]
         pairs.sort(key=_by_count)
         result[name] = pairs
-    return total, result, names
+        if name == "provider":
+            names = {values[k][0]: values[k][1] for k, _ in top if k in values and values[k][1]}
+    return result, names
+
+
+_COUNT = operator.itemgetter(1)
+_SHARE_LABELS = {k: (v, None) for k, v in _SHARE_VALUES.items()}
 
 
 def _by_count(pair: tuple[str, int]) -> tuple[int, str]:

@@ -60,3 +60,26 @@ def set_status(conn: sqlite3.Connection, code: str, status: str, *, at: str) -> 
     conn.execute("UPDATE resources SET status = ?, entry = ?, updated = ? WHERE code = ?",
                  (status, json.dumps(entry, ensure_ascii=False), at, code))
     search.index_entry(conn, entry)
+
+
+def merge_entries(conn: sqlite3.Connection, docs: list[dict], *, origin: str, at: str) -> None:
+    """Merge catalogue documents from node ``origin`` (DESIGN §7, Art 41): an entry belongs to the
+    node that registered it, a newer or equal revision replaces the stored one, and a withdrawal is
+    a tombstone that keeps the entry as ``withdrawn``. Each document is ``{"entry": ..., "revision": n}``
+    or ``{"action": "withdraw", "code": ..., "revision": n}``. The search index is written in one
+    batch (see :func:`fjshare.catalogue.search.batched`). Runs inside the caller's transaction.
+    """
+    with search.batched(conn):
+        for doc in docs:
+            code = doc.get("code") or doc["entry"]["resource_code"]
+            row = conn.execute("SELECT revision, origin_node FROM resources WHERE code = ?", (code,)).fetchone()
+            if row is not None and row[1] != origin:
+                continue  # an entry belongs to the node that registered it
+            revision = int(doc.get("revision", 1))
+            if doc.get("action") == "withdraw":
+                if row is not None and revision >= row[0]:
+                    set_status(conn, code, "withdrawn", at=at)
+                continue
+            if row is None or revision >= row[0]:
+                upsert_entry(conn, doc["entry"], status=doc["entry"].get("status", "published"), revision=revision,
+                             origin_node=origin, at=at)

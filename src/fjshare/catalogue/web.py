@@ -89,14 +89,15 @@ class Response:
 # --- reading the catalogue -----------------------------------------------------------------------
 
 def find_entries(
-    conn: sqlite3.Connection, text: str, *, facets: Mapping[str, str], limit: int, offset: int
+    conn: sqlite3.Connection, text: str, *, facets: Mapping[str, str], limit: int, offset: int, exact: bool = False
 ) -> SearchResult:
     """Published entries matching ``text`` and the facet values (blank text: all, by code).
 
     Raises UsageError (from :func:`fjshare.catalogue.search.search`) for a query with nothing to
     search for, an unknown facet or a malformed region.
     """
-    return search(conn, text, facets=dict(facets) or None, statuses=("published",), limit=limit, offset=offset)
+    return search(conn, text, facets=dict(facets) or None, statuses=("published",), limit=limit, offset=offset,
+                  exact=exact)
 
 
 def read_entry(conn: sqlite3.Connection, code: str) -> dict[str, Any]:
@@ -242,7 +243,10 @@ class _Page:
                 )
             aside.append(f'<section><h2>{_e(label)}</h2><ul>{"".join(links)}</ul></section>')
         pages = max(1, -(-listing.total // PAGE_SIZE))
-        if q.strip():
+        if q.strip() and not listing.exact:
+            summary = (f"“{_e(q)}” 约有 <strong>{listing.total:,}</strong> 条信息资源"
+                       '<span class="estimate">（按最新的匹配估算，筛选项计数同）</span>')
+        elif q.strip():
             summary = f"“{_e(q)}” 共找到 <strong>{listing.total}</strong> 条信息资源"
         else:
             summary = f"目录共 <strong>{listing.total}</strong> 条已发布的信息资源"
@@ -449,11 +453,13 @@ class CatalogueApp:
             page = max(_int(_one(query, "page"), 1), 1)
             limit, offset = PAGE_SIZE, (page - 1) * PAGE_SIZE
         with closing(self._connect()) as conn:
-            listing = find_entries(conn, q, facets=chosen, limit=limit, offset=offset)
+            exact = api and _one(query, "exact") in ("1", "true", "yes")
+            listing = find_entries(conn, q, facets=chosen, limit=limit, offset=offset, exact=exact)
             providers = _provider_names(conn, listing, chosen.get("provider"))
         if api:
             return _json("200 OK", {
-                "query": q, "facets_chosen": chosen, "total": listing.total, "limit": limit, "offset": offset,
+                "query": q, "facets_chosen": chosen, "total": listing.total, "exact": listing.exact,
+                "limit": limit, "offset": offset,
                 "hits": listing.hits,
                 "facets": {
                     f: [{"value": v, "label": self.page.facet_label(f, v, providers), "count": n} for v, n in values]

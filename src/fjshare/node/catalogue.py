@@ -237,5 +237,6 @@ def show(ctx: NodeContext, code: str) -> dict:
     return out
 
 
-def search_catalogue(ctx: NodeContext, text: str, facets: dict[str, str], *, limit: int = 50) -> search.SearchResult:
-    return search.search(ctx.conn, text, facets=facets, limit=limit)
+def search_catalogue(ctx: NodeContext, text: str, facets: dict[str, str], *, limit: int = 50,
+                     exact: bool = False) -> search.SearchResult:
+    return search.search(ctx.conn, text, facets=facets, limit=limit, exact=exact)

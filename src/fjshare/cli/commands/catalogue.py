@@ -10,6 +10,7 @@ from fjshare.cli.main import Session, cli, pass_session
 from fjshare.cli.render import emit, note, to_json
 
 FACETS = ("provider", "region", "share_type", "topic")
+EXACT_UP_TO = 100  # fjshare.catalogue.search.EXACT_UP_TO, without importing the search code for --help
 
 
 @cli.group("catalogue")
@@ -115,10 +116,16 @@ def list_cmd(session: Session, status: str | None, as_json: bool) -> None:
 @click.option("--facet", "facet_args", multiple=True, metavar="NAME=VALUE",
               help=f"Filter by {', '.join(FACETS)}; repeat for several.")
 @click.option("--limit", default=20, show_default=True)
+@click.option("--exact", is_flag=True,
+              help=f"Count every match for the total and the facets (by default they are estimated beyond {EXACT_UP_TO}).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout (hits and facet counts).")
 @pass_session
-def search_cmd(session: Session, text: str, facet_args: tuple[str, ...], limit: int, as_json: bool) -> None:
-    """Chinese full-text search over names, abstracts, keywords and data items, with facets."""
+def search_cmd(session: Session, text: str, facet_args: tuple[str, ...], limit: int, exact: bool, as_json: bool) -> None:
+    """Chinese full-text search over names, abstracts, keywords and data items, with facets.
+
+    Name matches come first, then the others, newest first within each. With more than 100
+    matches the total and the facet counts are estimated from the newest ones and
+    marked "about"; --exact counts them all (slower on a large catalogue)."""
     from fjshare.node import catalogue
 
     facets = {}
@@ -127,13 +134,17 @@ def search_cmd(session: Session, text: str, facet_args: tuple[str, ...], limit: 
         if name not in FACETS or not value:
             raise click.UsageError(f"--facet takes NAME=VALUE with NAME one of {', '.join(FACETS)}")
         facets[name] = value
-    result = catalogue.search_catalogue(session.ctx(), text, facets, limit=limit)
+    result = catalogue.search_catalogue(session.ctx(), text, facets, limit=limit, exact=exact)
     if as_json:
-        click.echo(to_json({"total": result.total, "hits": result.hits,
+        click.echo(to_json({"total": result.total, "exact": result.exact, "hits": result.hits,
                             "facets": {k: [{"value": v, "count": n} for v, n in vs] for k, vs in result.facets.items()}}))
         return
     emit(result.hits, as_json=False, columns=["code", "name", "provider_name", "region_code", "share_type"])
-    note(f"{result.total} found")
+    if result.exact:
+        note(f"{result.total} found")
+    else:
+        note(f"about {result.total:,} found (estimated from the newest {EXACT_UP_TO} matches, as are the facet "
+             "counts; --exact counts them all)")
     for k, vs in result.facets.items():
         if vs:
             note(f"  {k}: " + ", ".join(f"{v} ({n})" for v, n in vs[:8]))

@@ -14,7 +14,7 @@ from typing import Callable
 
 from fjshare.errors import BadBundle
 from fjshare.node.context import NodeContext
-from fjshare.catalogue.store import set_status, upsert_entry
+from fjshare.catalogue.store import merge_entries
 from fjshare.node.emit import read_documents
 from fjshare.node.setup import store_certificate
 from fjshare.node.trustview import NodeTrustView
@@ -147,19 +147,7 @@ def _prepare_catalogue(ctx: NodeContext, vb: VerifiedBundle) -> Applier:
                 from fjshare.node.collection import apply_document
 
                 apply_document(conn, doc, origin=origin, at=ctx.now())
-                continue
-            code = doc.get("code") or doc["entry"]["resource_code"]
-            row = conn.execute("SELECT revision, origin_node FROM resources WHERE code = ?", (code,)).fetchone()
-            if row is not None and row["origin_node"] != origin:
-                continue  # an entry belongs to the node that registered it
-            revision = int(doc.get("revision", 1))
-            if doc.get("action") == "withdraw":
-                if row is not None and revision >= row["revision"]:
-                    set_status(conn, code, "withdrawn", at=ctx.now())
-                continue
-            if row is None or revision >= row["revision"]:
-                upsert_entry(conn, doc["entry"], status=doc["entry"].get("status", "published"), revision=revision,
-                             origin_node=origin, at=ctx.now())
+        merge_entries(conn, [doc for doc in docs if doc.get("type") != "collection"], origin=origin, at=ctx.now())
     return apply
 
 
