@@ -228,6 +228,24 @@ def _field(name: str, rowid_expr: str = "rowid") -> str:
     return f"(({rowid_expr} >> {shift}) & {(1 << bits) - 1})" if shift else f"({rowid_expr} & {(1 << bits) - 1})"
 
 
+def _sequence(rowid: int) -> int:
+    shift, bits = _FIELDS["sequence"]
+    return (rowid >> shift) & ((1 << bits) - 1)
+
+
+def _sequences_used(conn: sqlite3.Connection, status: int) -> int:
+    """How many sequence numbers ``status`` has handed out (its newest row's, plus one)."""
+    low = status << _STATUS_SHIFT
+    top = conn.execute("SELECT max(rowid) FROM catalogue_search_rows WHERE rowid >= ? AND rowid < ?",
+                       (low, low + (1 << _STATUS_SHIFT))).fetchone()[0]
+    return 0 if top is None else _sequence(top) + 1
+
+
+def _status_ids(statuses: list[str] | None) -> list[int]:
+    """The ids of ``statuses`` (None: every status), lowest first."""
+    return sorted({_STATUS_IDS[s] for s in statuses}) if statuses is not None else list(range(8))
+
+
 def _renew_stamp(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR REPLACE INTO catalogue_facet_values (facet, value, id) VALUES (?, ?, ?)",
                  (*_STAMP, secrets.randbits(62)))
@@ -275,21 +293,16 @@ def _key(conn: sqlite3.Connection, row: Sequence[Any]) -> tuple[int, int]:
 
 
 def _same_key(rowid: int, status: int, key: int) -> bool:
-    return rowid >> _STATUS_SHIFT == status and rowid & ((1 << _FACET_BITS) - 1) == key
+    return rowid >> _STATUS_SHIFT == status and rowid & _FACET_MASK == key
 
 
 def _new_rowid(conn: sqlite3.Connection, status: int, key: int) -> int:
     """The next sequence number within ``status``, with ``key``: above every rowid of that status."""
-    low = status << _STATUS_SHIFT
-    top = conn.execute(
-        "SELECT max(rowid) FROM catalogue_search_rows WHERE rowid >= ? AND rowid < ?",
-        (low, low + (1 << _STATUS_SHIFT)),
-    ).fetchone()[0]
+    sequence = _sequences_used(conn, status)
     shift, bits = _FIELDS["sequence"]
-    sequence = 0 if top is None else ((top >> shift) & ((1 << bits) - 1)) + 1
     if sequence >= 1 << bits:
         raise RuntimeError("search index: the sequence numbers are used up; rebuild it (reindex_all)")
-    return low | (sequence << shift) | key
+    return (status << _STATUS_SHIFT) | (sequence << shift) | key
 
 
 def index_entry(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
@@ -578,7 +591,7 @@ def _index_filters(statuses: list[str] | None, chosen: Mapping[str, list[str]]) 
     doclists; the facets are bit fields tested against the ids of the chosen values (a region
     filter takes every dictionary region in the division's code range).
     """
-    status_ids = sorted({_STATUS_IDS[s] for s in statuses}) if statuses is not None else list(range(8))
+    status_ids = _status_ids(statuses)
     conds = ["rowid >= ?", "rowid <= ?"]
     args: list[Any] = [status_ids[0] << _STATUS_SHIFT, ((status_ids[-1] + 1) << _STATUS_SHIFT) - 1]
     if len(status_ids) != status_ids[-1] - status_ids[0] + 1:
@@ -707,7 +720,7 @@ def search(
             if estimated:
                 del newest[EXACT_UP_TO:]
             keys = [rowid & _FACET_MASK for rowid in newest]
-            total = _estimate_total(cur, newest, statuses) if estimated else len(newest)
+            total = _estimate_total(conn, newest, statuses) if estimated else len(newest)
     except sqlite3.OperationalError as e:  # an expression the builder should never have produced
         raise UsageError(f"cannot search for {text!r}: {e}") from None
     if not keys:
@@ -730,7 +743,7 @@ def search(
                         exact=not estimated)
 
 
-def _estimate_total(cur: sqlite3.Cursor, newest: list[int], statuses: list[str] | None) -> int:
+def _estimate_total(conn: sqlite3.Connection, newest: list[int], statuses: list[str] | None) -> int:
     """The number of matches estimated from the newest ones (``newest``, newest first).
 
     Sequence numbers are handed out in write order, within each status. The newest matches span
@@ -739,23 +752,16 @@ def _estimate_total(cur: sqlite3.Cursor, newest: list[int], statuses: list[str] 
     the span covers every sequence of the statuses above the last match's. Rounded to two
     significant figures, and never below the matches seen.
     """
-    shift, bits = _FIELDS["sequence"]
     last = newest[-1]
-    last_status, last_sequence = last >> _STATUS_SHIFT, (last >> shift) & ((1 << bits) - 1)
-    status_ids = sorted({_STATUS_IDS[s] for s in statuses}) if statuses is not None else list(range(8))
+    last_status = last >> _STATUS_SHIFT
     spanned = everything = 0
-    for status in status_ids:
-        low = status << _STATUS_SHIFT
-        top = cur.execute("SELECT max(rowid) FROM catalogue_search_rows WHERE rowid >= ? AND rowid < ?",
-                          (low, low + (1 << _STATUS_SHIFT))).fetchone()[0]
-        if top is None:
-            continue
-        sequences = ((top >> shift) & ((1 << bits) - 1)) + 1
+    for status in _status_ids(statuses):
+        sequences = _sequences_used(conn, status)
         everything += sequences
         if status > last_status:
             spanned += sequences
         elif status == last_status:
-            spanned += sequences - last_sequence
+            spanned += sequences - _sequence(last)
     estimate = len(newest) * everything / max(spanned, 1)
     digits = max(0, len(str(int(estimate))) - 2)
     return max(len(newest) + 1, round(estimate, -digits))

@@ -34,7 +34,7 @@ from fjshare.clock import CHINA, iso, parse_time
 from fjshare.errors import BadInput
 from fjshare.node.context import NodeContext
 from fjshare.sharing.calendar import WorkingCalendar
-from fjshare.sharing.requests import WINDOW, publication
+from fjshare.sharing.requests import PUBLICATION_OWED, WINDOW, publication, publication_deadline
 
 PROVINCE = "350000"
 STALE_DAYS = 365
@@ -246,15 +246,15 @@ def _requests(conn: sqlite3.Connection, by: dict, start: dt.datetime, end: dt.da
 
 def _publication(provider: dict, record: dict, entry_published: dt.datetime | None, cal: WorkingCalendar,
                  as_of: dt.datetime, start: dt.datetime, end: dt.datetime) -> None:
-    """The publisher's duty to publish a requested, unpublished resource within 5 working days of the
-    filing, or of the dismissal of its objection (Art 27); it lapses if the request ends unanswered."""
-    begun = _event(record, "dismissed") or _event(record, "filed")
-    if begun is None:
+    """The publisher's duty to publish a requested, unpublished resource (Art 27); it lapses if
+    the request ends unanswered."""
+    deadline = publication_deadline(record, cal)
+    if deadline is None:
         return
     done = entry_published or _event(record, "published")
-    if done is None and record["state"] not in ("filed", "authorising", "granted"):
+    if done is None and record["state"] not in PUBLICATION_OWED:
         return  # refused, denied or revoked before the entry was published: nothing is owed any more
-    _duty(provider, done, cal.working_days_after(begun, WINDOW).due, as_of, start, end)
+    _duty(provider, done, deadline.due, as_of, start, end)
     owed = publication(record, cal, as_of, entry_published=entry_published is not None and entry_published < as_of)
     if owed is not None and owed.overdue:
         provider["signals"]["publication_overdue"] += 1

@@ -331,7 +331,9 @@ def _keeps_newest_per_key(resource: Resource, grant: object | None, bundles: lis
     if resource.update_mode != "upsert":
         return False
     if grant is not None and bundles and bundles[0].kind == "derived":
-        return set(resource.key) <= set(json.loads(grant["items"]))  # type: ignore[index]
+        from fjshare.node.sealed import deduplicated_at_province
+
+        return not deduplicated_at_province(resource, json.loads(grant["items"]))  # type: ignore[index]
     return True
 
 
@@ -358,21 +360,15 @@ def read_view(
     bundles = bundles_to_read(ctx, resource, grant)
     upsert = _keeps_newest_per_key(resource, grant, bundles)
     wanted = list(dict.fromkeys(columns + (list(resource.key) + [c.item for c in conditions] if upsert else [])))
-    with_ord = trace or upsert
     plain = [] if any(b.sealed for b in bundles) else [(o, p) for o, b in enumerate(bundles) for p in _plain_parts(ctx, b)]
     schemas = _part_schemas([p for _, p in plain])
     tables = []
     if plain and all(_engine_reads(s) for s in schemas):  # the usual case: every part in one scan
         where, params = ("", {}) if upsert else _sql_filter(resource, conditions)
-        t = _engine_scan([p for _, p in plain], schemas, wanted, where, params, with_ord)
-        if with_ord:
-            ords = pc.take(pa.array([o for o, _ in plain], pa.int64()), t["_part"])
+        t = _engine_scan([p for _, p in plain], schemas, wanted, where, params, trace)
+        if trace:  # the part each row came from -> its bundle's place in the view
+            t = t.append_column("_ord", pc.take(pa.array([o for o, _ in plain], pa.int64()), t["_part"]))
             t = t.drop_columns(["_part"])
-            for name, values in (("_bundle", [b.bundle_id for b in bundles]), ("_provider", [b.provider for b in bundles]),
-                                 ("_handler", [b.handler for b in bundles])):
-                t = t.append_column(name, pc.take(pa.array(values, pa.string()), ords))
-            if upsert:
-                t = t.append_column("_ord", ords)
         tables.append(t)
     elif bundles:  # sealed parts (or a view DuckDB does not read): bundle by bundle, two at a time
         from concurrent.futures import ThreadPoolExecutor
@@ -381,16 +377,11 @@ def read_view(
         candidates = _dictionary_candidates(resource, conditions, wanted) if scan_flt is not None else []
         with ThreadPoolExecutor(_SCAN_THREADS) as pool:
             read = list(pool.map(lambda b: _bundle_table(ctx, b, wanted, scan_flt, candidates), bundles))
-        for ordinal, (b, t) in enumerate(zip(bundles, read)):
+        for ordinal, t in enumerate(read):
             if t is None:  # a bundle without parts
                 continue
-            if with_ord:
-                n = t.num_rows
-                t = t.append_column("_bundle", pa.array([b.bundle_id] * n, pa.string()))
-                t = t.append_column("_provider", pa.array([b.provider] * n, pa.string()))
-                t = t.append_column("_handler", pa.array([b.handler] * n, pa.string()))
-                if upsert:
-                    t = t.append_column("_ord", pa.array([ordinal] * n, pa.int64()))
+            if trace:
+                t = t.append_column("_ord", pa.array([ordinal] * t.num_rows, pa.int64()))
             tables.append(t)
     out_cols = columns + (list(TRACE_COLUMNS) if trace else [])
     if not tables:
@@ -400,6 +391,10 @@ def read_view(
                 table = table.append_column(c, pa.array([], pa.string()))
         return table.select(out_cols)
     table = pa.concat_tables(tables, promote_options="permissive")
+    if trace:  # each row's bundle, provider and handler, from its bundle's place in the view
+        for name, values in (("_bundle", [b.bundle_id for b in bundles]), ("_provider", [b.provider for b in bundles]),
+                             ("_handler", [b.handler for b in bundles])):
+            table = table.append_column(name, pc.take(pa.array(values, pa.string()), table["_ord"]))
     if upsert:
         table = _latest_by_key(table, list(resource.key))
         if flt is not None:
@@ -419,7 +414,7 @@ def _latest_by_key(table: pa.Table, key: list[str]) -> pa.Table:
     # Position grows with bundle order and row order, so the max position per key is the newest row.
     winners = table.group_by(key, use_threads=False).aggregate([("_pos", "max")])
     keep = pc.is_in(table["_pos"], value_set=winners["_pos_max"])
-    return table.filter(keep).drop_columns(["_pos", "_ord"])
+    return table.filter(keep).drop_columns(["_pos"])
 
 
 def _check_conditions_granted(grant: object, conditions: list[Condition]) -> None:

@@ -82,7 +82,7 @@ def refresh_derived(ctx: NodeContext) -> list[str]:
                 (SELECT source FROM derived WHERE grant_id = ?) ORDER BY seq""", (g["resource"], g["id"])).fetchall()
         if not sources:
             continue
-        if _deduplicated_at_province(resource, json.loads(g["items"])):
+        if deduplicated_at_province(resource, json.loads(g["items"])):
             made.append(_derive(ctx, g, sources, resource=resource))  # one bundle: the view as it now stands
         else:
             made.extend(_derive(ctx, g, [b], resource=resource) for b in sources)
@@ -92,11 +92,12 @@ def refresh_derived(ctx: NodeContext) -> list[str]:
 def derives_whole_view(resource: Resource, items: list[str]) -> bool:
     """Whether each derived bundle of a grant on ``resource`` for ``items`` holds the grant's whole
     view (replacing the earlier ones at the grantee) rather than the rows of one original bundle."""
-    return resource.update_mode == "snapshot" or _deduplicated_at_province(resource, items)
+    return resource.update_mode == "snapshot" or deduplicated_at_province(resource, items)
 
 
-def _deduplicated_at_province(resource: Resource, items: list[str]) -> bool:
-    """An upsert view whose key the grant does not cover: the grantee cannot tell rows apart."""
+def deduplicated_at_province(resource: Resource, items: list[str]) -> bool:
+    """An upsert view whose key the grant does not cover: the grantee cannot tell rows apart, so
+    the province keeps the newest row per key before sealing; otherwise the grantee does."""
     return resource.update_mode == "upsert" and not set(resource.key) <= set(items)
 
 
@@ -115,7 +116,7 @@ def _derive(ctx: NodeContext, grant, sources: list, *, resource: Resource) -> st
         shutil.rmtree(work, ignore_errors=True)
         src_bag = ctx.home.root / source["path"]
         src = Manifest.from_dict(json.loads((src_bag / "bundle.json").read_bytes())["signed"])
-        if _deduplicated_at_province(resource, items):
+        if deduplicated_at_province(resource, items):
             from fjshare.node.query import read_view
 
             table = read_view(ctx, resource, columns=items)

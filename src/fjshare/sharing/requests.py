@@ -56,18 +56,29 @@ def _event_time(record: dict, name: str) -> dt.datetime | None:
     return None
 
 
+#: States in which a request is on its way to a grant, so an unpublished resource is still owed (Art 27).
+PUBLICATION_OWED = ("filed", "authorising", "granted")
+
+
+def publication_deadline(record: dict, calendar: WorkingCalendar) -> Deadline | None:
+    """When the publisher had to publish the requested resource (Art 27): 5 working days from the
+    filing, or from the dismissal of an objection. None if the resource was published when
+    requested or the request was never filed."""
+    if record.get("resource_published", True):
+        return None
+    start = _event_time(record, "dismissed") or _event_time(record, "filed")
+    return calendar.working_days_after(start, WINDOW) if start is not None else None
+
+
 def publication(record: dict, calendar: WorkingCalendar, now: dt.datetime, *, entry_published: bool = False) -> Step | None:
     """The publisher's duty to publish the requested resource (Art 27), or None: the resource was
     published when requested, has been since (``entry_published``: this node's catalogue says so;
     or a ``published`` event), or the request is not, or no longer, on its way to a grant."""
-    if record.get("resource_published", True) or entry_published or _event_time(record, "published"):
+    if entry_published or _event_time(record, "published") or record["state"] not in PUBLICATION_OWED:
         return None
-    if record["state"] not in ("filed", "authorising", "granted"):
+    d = publication_deadline(record, calendar)
+    if d is None:
         return None
-    start = _event_time(record, "dismissed") or _event_time(record, "filed")
-    if start is None:
-        return None
-    d = calendar.working_days_after(start, WINDOW)
     return Step(record["state"], "publication of the resource's catalogue entry (Art 27)",
                 f"agency {record['provider']} at node {record['provider_node']}", d, now >= d.due)
 
