@@ -5,8 +5,9 @@
 
 Catalogues are generated with realistic Chinese entries (agencies of every Fujian division from
 the packaged list, department subjects such as 婚姻登记 or 城乡居民最低生活保障, abstracts,
-keywords, data items with Chinese labels) and written into temporary ``state.db`` files through
-``fjshare.state.db.connect(create=True)``, so the real schema and the real index code are used.
+keywords, data items with Chinese labels) and merged into temporary ``state.db`` files in bundles
+of 5,000 through ``merge_entries``, as a province node builds its catalogue, so the real schema,
+store and index code are used.
 
 Measured, per query category (two-character terms, longer phrases, resource codes):
 
@@ -158,35 +159,43 @@ class Generator:
         }
 
 
-def upsert(conn: sqlite3.Connection, e: dict[str, Any], status: str = "published") -> None:
-    """What merging one entry does: write the resources row, then reindex it (as the catalogue store)."""
-    conn.execute(
-        """INSERT INTO resources (code, agency, name, share_type, update_mode, items, status, origin_node, entry,
-                                  created, updated, provider_name, region_code, topic, attribute)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-           ON CONFLICT(code) DO UPDATE SET agency = excluded.agency, name = excluded.name,
-               share_type = excluded.share_type, items = excluded.items, status = excluded.status,
-               entry = excluded.entry, updated = excluded.updated, provider_name = excluded.provider_name,
-               region_code = excluded.region_code, topic = excluded.topic, attribute = excluded.attribute""",
-        (e["resource_code"], e["provider_code"], e["name"], e["share_type"], e["update_mode"],
-         json.dumps(e["items"], ensure_ascii=False), status, "350000", json.dumps(e, ensure_ascii=False),
-         NOW, NOW, e["provider_name"], e["region_code"], e["topic"], e["attribute"]),
-    )
-    cs.index_entry(conn, e)
+BUNDLE = 5000  # catalogue documents per merge while building (one arriving bundle)
 
 
 def build(path: Path, n: int, seed: int) -> tuple[Generator, list[str]]:
+    """A catalogue of ``n`` entries (one in 50 a draft) built as a province node builds one: bundles of
+    :data:`BUNDLE` documents merged through ``merge_entries``, one transaction each."""
     gen = Generator(seed)
     conn = connect(path, create=True)
     codes: list[str] = []
-    with transaction(conn):
-        for i in range(n):
-            e = gen.entry()
-            upsert(conn, e, status="draft" if i % 50 == 0 else "published")
+    for start in range(0, n, BUNDLE):
+        docs = []
+        for i in range(start, min(n, start + BUNDLE)):
+            e = dict(gen.entry(), status="draft" if i % 50 == 0 else "published")
+            docs.append({"entry": e, "revision": 1})
             codes.append(e["resource_code"])
+        with transaction(conn):
+            merge_entries(conn, docs, origin="350000", at=NOW)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return gen, codes
+
+
+def upkeep(path: Path) -> tuple[float, int]:
+    """What the daemon does when idle after the merges: search.compact until it finds nothing to do.
+    Returns the seconds it took and the steps."""
+    conn = connect(path)
+    t = time.perf_counter()
+    steps = 0
+    while True:
+        with transaction(conn):
+            if not cs.compact(conn):
+                break
+        steps += 1
+    elapsed = time.perf_counter() - t
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return elapsed, steps
 
 
 # --- the LIKE baseline ----------------------------------------------------------------------------
@@ -298,44 +307,51 @@ def bench_search(small: Path, large: Path, small_codes: list[str], large_codes: 
     return out
 
 
-def bench_merge(base: Path, gen: Generator, codes: list[str], delta: int, repeat: int, seed: int,
-                cache_mb: int = 0) -> dict[str, float]:
-    rng = random.Random(seed)
-    per_entry = []
-    for k in range(repeat):
-        work = base.with_name(f"{base.stem}-merge{k}.db")
-        shutil.copyfile(base, work)
-        changed = rng.sample(codes, delta // 2)
-        entries = [gen.entry(code) for code in changed] + [gen.entry() for _ in range(delta - delta // 2)]
-        rng.shuffle(entries)
-        conn = connect(work)
-        if cache_mb:  # the default page cache is 2 MB
-            conn.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
-        docs = [{"entry": e, "revision": 2} for e in entries]
-        t = time.perf_counter()
-        with transaction(conn):
-            merge_entries(conn, docs, origin="350000", at=NOW)
-        elapsed = time.perf_counter() - t
-        assert conn.execute("SELECT count(*) FROM resources").fetchone()[0] == len(codes) + delta - delta // 2
-        conn.close()
-        work.unlink()
-        for suffix in ("-wal", "-shm"):
-            Path(str(work) + suffix).unlink(missing_ok=True)
-        per_entry.append(elapsed / delta)
-    return {"per_entry_us": statistics.median(per_entry) * 1e6, "runs_us": [p * 1e6 for p in per_entry]}
+def merge_once(base: Path, gen: Generator, codes: list[str], delta: int, rng: random.Random, k: int,
+               cache_mb: int = 0) -> float:
+    """Merge a delta of ``delta`` documents (half changes, half new) into a fresh copy of ``base``;
+    return the seconds per entry."""
+    work = base.with_name(f"{base.stem}-merge{k}.db")
+    shutil.copyfile(base, work)
+    changed = rng.sample(codes, delta // 2)
+    entries = [gen.entry(code) for code in changed] + [gen.entry() for _ in range(delta - delta // 2)]
+    rng.shuffle(entries)
+    conn = connect(work)
+    if cache_mb:  # the default page cache is 2 MB
+        conn.execute(f"PRAGMA cache_size = {-1024 * cache_mb}")
+    docs = [{"entry": e, "revision": 2} for e in entries]
+    t = time.perf_counter()
+    with transaction(conn):
+        merge_entries(conn, docs, origin="350000", at=NOW)
+    elapsed = time.perf_counter() - t
+    assert conn.execute("SELECT count(*) FROM resources").fetchone()[0] == len(codes) + delta - delta // 2
+    conn.close()
+    work.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(str(work) + suffix).unlink(missing_ok=True)
+    return elapsed / delta
 
 
 def merge_section(report: dict[str, Any], args: argparse.Namespace, small: Path, large: Path, gen_small: Generator,
-                  gen_large: Generator, codes_small: list[str], codes_large: list[str]) -> float:
-    report["merge_small"] = bench_merge(small, gen_small, codes_small, args.delta_small, repeat=5, seed=3,
-                                        cache_mb=args.cache_mb)
-    report["merge_large"] = bench_merge(large, gen_large, codes_large, args.delta_large, repeat=3, seed=4,
-                                        cache_mb=args.cache_mb)
+                  gen_large: Generator, codes_small: list[str], codes_large: list[str], repeat: int = 5) -> float:
+    """The small and the large merge alternately (which goes first alternates too): the machine's
+    drift from minute to minute then falls on both."""
+    sides = {"small": (small, gen_small, codes_small, args.delta_small, random.Random(3)),
+             "large": (large, gen_large, codes_large, args.delta_large, random.Random(4))}
+    runs: dict[str, list[float]] = {"small": [], "large": []}
+    for k in range(repeat):
+        for side in (("small", "large") if k % 2 == 0 else ("large", "small")):
+            base, gen, codes, delta, rng = sides[side]
+            runs[side].append(merge_once(base, gen, codes, delta, rng, k, args.cache_mb))
+    for side in runs:
+        report[f"merge_{side}"] = {"per_entry_us": statistics.median(runs[side]) * 1e6,
+                                   "runs_us": [r * 1e6 for r in runs[side]]}
     ratio = report["merge_large"]["per_entry_us"] / report["merge_small"]["per_entry_us"]
     report["merge_ratio"] = ratio
     report["cache_mb"] = args.cache_mb
     print("\nmerge a delta (merge_entries: revision check, resources row, search index in one batch; half changes,"
-          " half new, one transaction" + (f", {args.cache_mb} MB page cache" if args.cache_mb else "") + "):")
+          " half new, one transaction; the two sizes alternately" +
+          (f", {args.cache_mb} MB page cache" if args.cache_mb else "") + "):")
     print(f"  {args.delta_small:,} into {args.small:,}:   {report['merge_small']['per_entry_us']:.0f} us/entry "
           f"(runs {', '.join(f'{x:.0f}' for x in report['merge_small']['runs_us'])})")
     print(f"  {args.delta_large:,} into {args.large:,}: {report['merge_large']['per_entry_us']:.0f} us/entry "
@@ -357,22 +373,38 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--keep", type=Path, help="build the catalogues in this directory and keep them")
     ap.add_argument("--skip-merge", action="store_true", help="measure the search only")
+    ap.add_argument("--no-upkeep", action="store_true",
+                    help="search the catalogues as the merges left them, before the daemon's index upkeep")
+    ap.add_argument("--reuse", action="store_true",
+                    help="use the catalogues an earlier run left in --keep DIR instead of building them")
     args = ap.parse_args()
+    if args.reuse and not args.keep:
+        ap.error("--reuse needs --keep DIR")
 
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="fjshare-bench-search-"))
     tmp.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"sqlite": sqlite3.sqlite_version, "small": args.small, "large": args.large}
     try:
         small, large = tmp / f"cat-{args.small}.db", tmp / f"cat-{args.large}.db"
-        for p in (small, large):
-            p.unlink(missing_ok=True)
-        t = time.perf_counter()
-        gen_small, codes_small = build(small, args.small, seed=11)
-        gen_large, codes_large = build(large, args.large, seed=12)
-        report["build_s"] = time.perf_counter() - t
-        report["large_db_mb"] = large.stat().st_size / 1e6
-        print(f"built {args.small:,} and {args.large:,} entries in {report['build_s']:.1f} s "
-              f"({report['large_db_mb']:.0f} MB at {args.large:,}); SQLite {sqlite3.sqlite_version}")
+        if args.reuse:  # the generators replayed to where the build left them
+            gen_small, gen_large = Generator(11), Generator(12)
+            codes_small = [gen_small.entry()["resource_code"] for _ in range(args.small)]
+            codes_large = [gen_large.entry()["resource_code"] for _ in range(args.large)]
+            print(f"reusing {small} and {large}; SQLite {sqlite3.sqlite_version}")
+        else:
+            for p in (small, large):
+                p.unlink(missing_ok=True)
+            t = time.perf_counter()
+            gen_small, codes_small = build(small, args.small, seed=11)
+            gen_large, codes_large = build(large, args.large, seed=12)
+            report["build_s"] = time.perf_counter() - t
+            report["large_db_mb"] = large.stat().st_size / 1e6
+            print(f"built {args.small:,} and {args.large:,} entries in {report['build_s']:.1f} s "
+                  f"({report['large_db_mb']:.0f} MB at {args.large:,}); SQLite {sqlite3.sqlite_version}")
+            if not args.no_upkeep:
+                report["upkeep"] = {p.stem: upkeep(p) for p in (small, large)}
+                print("index upkeep as the idle daemon runs it (search.compact): " + ", ".join(
+                    f"{name} {s:.1f} s in {n} steps" for name, (s, n) in report["upkeep"].items()))
 
         report["search"] = bench_search(small, large, codes_small, codes_large, args.queries, args.like_queries)
         print(f"\nsearch() latency (page of {PAGE}, total and 4 facets; estimated beyond {cs.EXACT_UP_TO} matches, "

@@ -12,6 +12,7 @@ from fjshare import ids
 from fjshare.catalogue import search as cs
 from fjshare.errors import UsageError
 from fjshare.state.db import connect, transaction
+from fjshare.state.migrations import MIGRATIONS
 
 MINZHENG = ids.make_uscc("350203", "MB010001")   # 厦门市思明区民政局
 GONGAN = ids.make_uscc("350200", "MB020002")     # 厦门市公安局
@@ -68,8 +69,8 @@ def conn(tmp_path: Path) -> sqlite3.Connection:
     return c
 
 
-def test_tokens_are_characters_and_pairs_codes_and_words() -> None:
-    assert cs.tokenize("人口 婚姻登记") == ["人口", "口", "婚姻", "姻登", "登记", "记"]
+def test_tokens_are_pairs_last_characters_triples_codes_and_words() -> None:
+    assert cs.tokenize("人口 婚姻登记") == ["人口", "口", "婚姻", "姻登", "登记", "记", "婚姻登", "姻登记"]
     assert cs.tokenize("101001/000001") == ["101001ǂ000001", "101001", "000001"]
     assert cs.tokenize("ID_Number GDP数据") == ["id", "number", "gdp", "数据", "据"]
 
@@ -92,6 +93,15 @@ def test_longer_phrase_must_occur_together(conn) -> None:
     assert codes(cs.search(conn, "常住人口信息")) == {"101001/000001"}
     # every character pair of 人口登记 occurs somewhere, but not together: no match
     assert cs.search(conn, "人口登记").total == 0
+    assert cs.match_expression("婚姻登记") == '"婚姻登 姻登记"'   # a phrase of its trigrams
+
+
+def test_a_phrase_does_not_run_across_punctuation_or_fields(conn) -> None:
+    put(conn, entry("109001/000001", "户籍人口，登记表", keywords=["流动", "人员"]))
+    assert cs.search(conn, "户籍人口").total == 1
+    assert cs.search(conn, "人口登记").total == 0   # 人口，登记: two runs
+    assert cs.search(conn, "口登").total == 0
+    assert cs.search(conn, "流动人员").total == 0   # two keywords
 
 
 def test_terms_are_anded(conn) -> None:
@@ -189,6 +199,48 @@ def test_reindex_all_rebuilds_from_the_entries(conn) -> None:
     assert codes(cs.search(conn, "公民身份号码")) == {"101001/000001"}
 
 
+def test_reindex_keeps_the_most_recently_updated_first_chunk_by_chunk(conn, monkeypatch) -> None:
+    conn.execute("UPDATE resources SET updated = '2025-01-01T00:00:00Z' WHERE code = '102003/000002'")
+    monkeypatch.setattr(cs, "REINDEX_CHUNK", 2)   # 5 entries: 3 batches
+    seen: list[tuple[int, int]] = []
+    with transaction(conn):
+        assert cs.reindex_all(conn, progress=lambda done, total: seen.append((done, total))) == 5
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    assert [h["code"] for h in cs.search(conn, "登记").hits] == ["102003/000002", "102003/000001"]
+    assert conn.execute("INSERT INTO catalogue_fts (catalogue_fts) VALUES ('integrity-check')") is not None
+
+
+def test_upgrading_a_node_rebuilds_its_search_index(tmp_path: Path, caplog) -> None:
+    """Migration 10 (trigrams, newest first ascending, texts kept instead of tokens) rebuilds the
+    index a node of schema 9 left, from the catalogue it finds."""
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)
+    for script in MIGRATIONS[:9]:
+        raw.executescript(script)
+    e = entry("102003/000001", "婚姻登记信息")
+    raw.execute("""INSERT INTO resources (code, agency, name, share_type, update_mode, items, status, origin_node, entry,
+                                          created, updated, provider_name, region_code, topic)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                (e["resource_code"], e["provider_code"], e["name"], e["share_type"], "append", "[]", "published",
+                 "350200", json.dumps(e, ensure_ascii=False), NOW, NOW, e["provider_name"], e["region_code"], e["topic"]))
+    old_rowid = (6 << 60) | (0 << 33)   # schema 9: published was status 6, sequences counted up
+    raw.execute("INSERT INTO catalogue_search_rows (rowid, code, name, tokens) VALUES (?, ?, ?, ?)",
+                (old_rowid, e["resource_code"], e["name"], b"old tokens"))
+    raw.execute("INSERT INTO catalogue_fts (rowid, name_tokens, other_tokens) VALUES (?, ?, ?)",
+                (old_rowid, "婚姻 姻登 登记 记 信息 息", ""))
+    raw.execute("PRAGMA user_version = 9")
+    raw.commit()
+    raw.close()
+    with caplog.at_level("WARNING"):
+        c = connect(path)
+    assert "rebuilding the catalogue search index for 1 entries" in caplog.text
+    r = cs.search(c, "婚姻登记")
+    assert codes(r) == {"102003/000001"} and r.total == 1
+    assert [row[0] >> 60 for row in c.execute("SELECT -rowid FROM catalogue_search_rows")] == [1]   # published
+    assert "texts" in {row[1] for row in c.execute("PRAGMA table_info(catalogue_search_rows)")}
+    c.execute("INSERT INTO catalogue_fts (catalogue_fts) VALUES ('integrity-check')")
+
+
 def test_index_entry_joins_the_callers_transaction(conn) -> None:
     conn.execute("BEGIN IMMEDIATE")
     put(conn, entry("109001/000001", "临时条目"))  # joins the open transaction
@@ -203,16 +255,17 @@ def test_an_entry_without_its_resources_row_is_not_indexed(conn) -> None:
         cs.index_entry(conn, entry("109001/000002", "没有行"))
 
 
-def test_new_rows_take_rising_rowids_and_rank_newest_first(conn) -> None:
+def test_new_rows_take_falling_rowids_and_rank_newest_first(conn) -> None:
     put(conn, entry("201001/000001", "甲乙登记"))
     put(conn, entry("201001/000002", "甲乙名录"))
-    rows = dict(conn.execute("SELECT code, rowid FROM catalogue_search_rows WHERE code LIKE '201001/%'"))
-    assert rows["201001/000002"] > rows["201001/000001"] > max(
-        r[0] for r in conn.execute("SELECT rowid FROM catalogue_search_rows WHERE code NOT LIKE '201001/%'"))
+    # catalogue_search_rows keeps each index rowid negated
+    rows = dict(conn.execute("SELECT code, -rowid FROM catalogue_search_rows WHERE code LIKE '201001/%'"))
+    assert rows["201001/000002"] < rows["201001/000001"] < min(
+        r[0] for r in conn.execute("SELECT -rowid FROM catalogue_search_rows WHERE code NOT LIKE '201001/%'"))
     assert [h["code"] for h in cs.search(conn, "甲乙").hits] == ["201001/000002", "201001/000001"]
     # a revision (of the text, here) moves the entry to the top: newest first is most recently changed
     put(conn, entry("201001/000001", "甲乙登记簿"))
-    assert conn.execute("SELECT rowid FROM catalogue_search_rows WHERE code = '201001/000001'").fetchone()[0] > rows[
+    assert conn.execute("SELECT -rowid FROM catalogue_search_rows WHERE code = '201001/000001'").fetchone()[0] < rows[
         "201001/000002"]
     assert [h["code"] for h in cs.search(conn, "甲乙").hits] == ["201001/000001", "201001/000002"]
     assert codes(cs.search(conn, "登记簿")) == {"201001/000001"}

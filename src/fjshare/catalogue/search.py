@@ -9,13 +9,16 @@ over the same tokens.
 The token scheme (one scheme for entries and queries):
 
 * **CJK runs** (Han, kana, Hangul; text is NFKC-normalised first) give every adjacent pair of
-  characters, in order, then the last character alone: 常住人口 -> ``常住 住人 人口 口``. The
-  bigrams of one run sit at consecutive positions, so a query run of two or more characters
-  becomes an FTS5 *phrase* of its bigrams (婚姻登记 -> ``"婚姻 姻登 登记"``), which matches only
-  where those characters occur together. A single character (婚) is a prefix query (``"婚"*``):
-  every character of a run starts a bigram or is the run's last, so the prefix finds them all
-  without indexing every character twice. A phrase of bigrams cannot straddle two runs: the
-  last character of the first run (one character, never a bigram) sits between them.
+  characters, in order, then the last character alone, then every run of three characters:
+  常住人口 -> ``常住 住人 人口 口 常住人 住人口``. A two-character query (人口) is one bigram
+  token. A longer one becomes an FTS5 *phrase* of its trigrams (婚姻登记 -> ``"婚姻登 姻登记"``):
+  the trigrams of one run sit at consecutive positions, so the phrase matches only where those
+  characters occur together, and it cannot straddle two runs, because the next run's tokens
+  start with its bigrams. Trigrams rather than a phrase of bigrams, because common bigrams
+  (登记, 信息) have doclists as long as the catalogue, and a phrase walks every one of its tokens'
+  doclists. A single character (婚) is a prefix query (``"婚"*``): every character of a run starts
+  a bigram or is the run's last, so the prefix finds them all without indexing every character
+  twice.
 * **Words** (runs of other letters and digits) are lowercased; ``id_number`` gives ``id``
   ``number`` (unicode61 would split at ``_`` anyway), queried as a phrase with a prefix on the
   last word.
@@ -34,15 +37,23 @@ matches or the page (the hits come from ``catalogue_search_rows``)::
 
 Status is the top field, so a status filter is a rowid range FTS5 skips through. Topic, region
 and provider are dictionary ids (``catalogue_facet_values``, 0 = no value); share type and
-status have fixed ids. The low 33 bits are the *facet key*. The sequence numbers writes within a
-status: a new entry, or one whose text, status or facet values changed, takes the next number,
-so rows are written in rising rowid order and FTS5 can gather them in memory (it flushes a
-segment whenever a write goes below the previous one). A merge defers its FTS5 writes to the end
-(:func:`batched`) and writes the deletes, then the inserts, each in rising rowid order.
+status have fixed ids. The low 33 bits are the *facet key*. The sequence counts writes *down*
+within a status: a new entry, or one whose text, status or facet values changed, takes the
+number below the lowest in use. So the newest rows have the lowest rowids, published entries
+(status id 1) come before the other statuses, and "newest first" is an ascending walk of the
+doclists, which FTS5 does a page at a time (walking backwards, it loads a term's whole doclist
+first). FTS5 gathers writes in memory only while each goes to a higher rowid than the one
+before (it flushes a segment whenever a write goes lower), so a merge defers its FTS5 writes to
+the end (:func:`batched`) and writes the deletes, then the inserts, each in rising rowid order.
 Status and facet values are read from the entry's ``resources`` row when it is indexed, so every
 change to them must reindex the entry (``catalogue.store`` does, on every write).
-``catalogue_search_rows`` maps each rowid to its resource code, keeps what a hit shows and the
-tokens last indexed (a contentless delete must be given the original tokens).
+``catalogue_search_rows`` maps each rowid to its resource code (its own rowid is the index row's
+negated, so that new rows, which take the lowest index rowids, are appended at the end of its
+B-tree and fill its pages; written in falling order, the pages were left half empty), keeps what
+a hit shows and the
+texts last indexed: a contentless delete must be given the original tokens, and tokenising the
+same text again gives them (NFKC is stable for assigned characters; a change to the token scheme
+comes with a migration that rebuilds the index).
 
 **Search.** The total and the four facet counts come from the facet keys of the matches, without
 touching any table row. A common term matches a fixed share of the catalogue, so counting every
@@ -63,11 +74,11 @@ says so (``exact`` is False):
 1. entries whose **name** matches the whole query (``score`` :data:`NAME_SCORE`), then
 2. entries that match only through the other text (``score`` :data:`OTHER_SCORE`);
 
-within a tier, **newest first** (rowid descending: published before other statuses, then the
+within a tier, **newest first** (rowid ascending: published before other statuses, then the
 most recently registered or re-keyed). A registrar looking up 婚姻登记 wants the entries *named*
 so before those that mention it in an abstract or a data item; bm25 over every match is what
 made the earlier design's latency grow with the number of matches. Each tier is an FTS5 query
-with ``ORDER BY rowid DESC LIMIT``, which FTS5 stops early; tier 2 is read off the first
+with ``ORDER BY rowid LIMIT``, which FTS5 stops early; tier 2 is read off the first
 ``offset + limit`` matches (the newest matches already read, when they reach that far) minus
 tier 1's.
 """
@@ -82,7 +93,7 @@ import sqlite3
 import unicodedata
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -125,7 +136,11 @@ def _normalise(text: str) -> str:
 
 
 def _cjk_tokens(run: str) -> list[str]:
-    return [run[i : i + 2] for i in range(len(run) - 1)] + [run[-1]]
+    return [run[i : i + 2] for i in range(len(run) - 1)] + [run[-1]] + _trigrams(run)
+
+
+def _trigrams(run: str) -> list[str]:
+    return [run[i : i + 3] for i in range(len(run) - 2)]
 
 
 def _code_token(classification: str, sequence: str) -> str:
@@ -136,7 +151,7 @@ def tokenize(text: str) -> list[str]:
     """The index tokens of ``text`` (see the module docstring for the scheme).
 
     >>> tokenize("常住人口 101001/000001 ID_number")
-    ['常住', '住人', '人口', '口', '101001ǂ000001', '101001', '000001', 'id', 'number']
+    ['常住', '住人', '人口', '口', '常住人', '住人口', '101001ǂ000001', '101001', '000001', 'id', 'number']
     """
     tokens: list[str] = []
     text = _normalise(text)
@@ -163,9 +178,9 @@ def _plain_tokens(text: str) -> list[str]:
 
 # The rowid of an entry's catalogue_fts row, most significant field first (63 bits, never negative):
 #   status (3) | sequence (27) | share_type (2) | topic (7) | region (10) | provider (14)
-# The bits below the sequence are the entry's *facet key*. The sequence numbers index writes within a
-# status: a new or re-keyed row takes the next one, so the rows a merge adds are written in rising
-# rowid order, which lets FTS5 gather them in memory instead of flushing a segment for each.
+# The bits below the sequence are the entry's *facet key*. The sequence counts index writes down within
+# a status: a new or re-keyed row takes the number below the lowest in use, so the newest rows come
+# first in rowid order (see the module docstring).
 _FIELDS: dict[str, tuple[int, int]] = {  # name -> (shift in the rowid, width in bits)
     "provider": (0, 14),
     "region": (14, 10),
@@ -177,10 +192,11 @@ _FIELDS: dict[str, tuple[int, int]] = {  # name -> (shift in the rowid, width in
 _FACET_BITS = 33  # the facet key: rowid & (2**33 - 1)
 _FACET_MASK = (1 << _FACET_BITS) - 1
 _STATUS_SHIFT = 60
-# Fixed ids, published highest: newest first (descending rowid) lists published entries first when
+# Fixed ids, published lowest: newest first (ascending rowid) lists published entries first when
 # every status is searched.
-_STATUS_IDS = {"withdrawn": 1, "draft": 2, "returned": 3, "submitted": 4, "approved": 5, "published": 6}
-_OTHER_STATUS = 0
+_STATUS_IDS = {"published": 1, "approved": 2, "submitted": 3, "returned": 4, "draft": 5, "withdrawn": 6}
+_OTHER_STATUS = 7
+_SEQUENCES = 1 << 27  # sequence numbers per status: 0 .. 2**27 - 1, handed out from the top down
 _SHARE_IDS = {"unconditional": 0, "conditional": 1, "none": 2}
 _SHARE_VALUES = {v: k for k, v in _SHARE_IDS.items()}
 _NO_SHARE = 3
@@ -214,13 +230,19 @@ def entry_texts(entry: Mapping[str, Any]) -> tuple[str, str]:
     return str(entry.get("name") or ""), "\n".join(p for p in parts if p)
 
 
-def _pack(name_tokens: str, other_tokens: str) -> bytes:
-    return zlib.compress(f"{name_tokens}\n{other_tokens}".encode(), 1)
+def _pack(name: str, other: str) -> bytes:
+    """The texts an index row was made from, as ``catalogue_search_rows.texts`` keeps them."""
+    return zlib.compress(f"{len(name)}\n{name}{other}".encode(), 1)
 
 
 def _unpack(blob: bytes) -> tuple[str, str]:
-    name_tokens, _, other_tokens = zlib.decompress(blob).decode("utf-8").partition("\n")
-    return name_tokens, other_tokens
+    length, _, texts = zlib.decompress(blob).decode("utf-8").partition("\n")
+    return texts[: int(length)], texts[int(length) :]
+
+
+def _index_tokens(name: str, other: str) -> tuple[str, str]:
+    """The two columns written to ``catalogue_fts`` for an entry's texts."""
+    return " ".join(tokenize(name)), " ".join(tokenize(other))
 
 
 def _field(name: str, rowid_expr: str = "rowid") -> str:
@@ -233,12 +255,13 @@ def _sequence(rowid: int) -> int:
     return (rowid >> shift) & ((1 << bits) - 1)
 
 
-def _sequences_used(conn: sqlite3.Connection, status: int) -> int:
-    """How many sequence numbers ``status`` has handed out (its newest row's, plus one)."""
+def _newest_sequence(conn: sqlite3.Connection, status: int) -> int:
+    """The sequence number of the newest row of ``status`` (the lowest in use; 2**27 if none):
+    the numbers from it up to 2**27 - 1 have been handed out."""
     low = status << _STATUS_SHIFT
-    top = conn.execute("SELECT max(rowid) FROM catalogue_search_rows WHERE rowid >= ? AND rowid < ?",
-                       (low, low + (1 << _STATUS_SHIFT))).fetchone()[0]
-    return 0 if top is None else _sequence(top) + 1
+    newest = conn.execute("SELECT -max(rowid) FROM catalogue_search_rows WHERE rowid > ? AND rowid <= ?",
+                          (-(low + (1 << _STATUS_SHIFT)), -low)).fetchone()[0]
+    return _SEQUENCES if newest is None else _sequence(newest)
 
 
 def _status_ids(statuses: list[str] | None) -> list[int]:
@@ -297,12 +320,11 @@ def _same_key(rowid: int, status: int, key: int) -> bool:
 
 
 def _new_rowid(conn: sqlite3.Connection, status: int, key: int) -> int:
-    """The next sequence number within ``status``, with ``key``: above every rowid of that status."""
-    sequence = _sequences_used(conn, status)
-    shift, bits = _FIELDS["sequence"]
-    if sequence >= 1 << bits:
+    """The next sequence number within ``status``, with ``key``: below every rowid of that status."""
+    sequence = _newest_sequence(conn, status) - 1
+    if sequence < 0:
         raise RuntimeError("search index: the sequence numbers are used up; rebuild it (reindex_all)")
-    return (status << _STATUS_SHIFT) | (sequence << shift) | key
+    return (status << _STATUS_SHIFT) | (sequence << _FIELDS["sequence"][0]) | key
 
 
 def index_entry(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
@@ -323,44 +345,44 @@ def index_entry(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
         raise UsageError(f"catalogue entry {code} has no resources row to index")
     status, key = _key(conn, tuple(row)[:6])
     hit = (row[6], entry.get("abstract"), row[4], row[5], row[3], row[1], row[2], row[0])  # _HIT_KEYS[1:]
-    name, other = entry_texts(entry)
-    name_tokens, other_tokens = " ".join(tokenize(name)), " ".join(tokenize(other))
+    texts = entry_texts(entry)
     old = conn.execute(
-        f"SELECT rowid, tokens, {', '.join(_HIT_KEYS[1:])} FROM catalogue_search_rows WHERE code = ?", (code,)
+        f"SELECT rowid, texts, {', '.join(_HIT_KEYS[1:])} FROM catalogue_search_rows WHERE code = ?", (code,)
     ).fetchone()
     if old is not None:
-        if _same_key(old[0], status, key) and _unpack(old[1]) == (name_tokens, other_tokens):
+        if _same_key(-old[0], status, key) and _unpack(old[1]) == texts:
             if tuple(old[2:]) != hit:
                 conn.execute(f"UPDATE catalogue_search_rows SET {', '.join(k + ' = ?' for k in _HIT_KEYS[1:])}"
                              " WHERE rowid = ?", (*hit, old[0]))
             return  # nothing the index holds has changed
-        _drop(conn, old[0], _unpack(old[1]))
+        _drop(conn, -old[0], _unpack(old[1]))
     rowid = _new_rowid(conn, status, key)  # a changed entry moves up: newest first means most recently changed
     conn.execute(
-        f"INSERT INTO catalogue_search_rows (rowid, code, {', '.join(_HIT_KEYS[1:])}, tokens)"
+        f"INSERT INTO catalogue_search_rows (rowid, code, {', '.join(_HIT_KEYS[1:])}, texts)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (rowid, code, *hit, _pack(name_tokens, other_tokens)),
+        (-rowid, code, *hit, _pack(*texts)),
     )
     batch = _BATCHES.get(id(conn))
     if batch is not None:
-        batch.inserts[rowid] = (name_tokens, other_tokens)
+        batch.inserts[rowid] = texts
     else:
-        conn.execute(_FTS_INSERT, (rowid, name_tokens, other_tokens))
+        conn.execute(_FTS_INSERT, (rowid, *_index_tokens(*texts)))
 
 
-def _drop(conn: sqlite3.Connection, rowid: int, tokens: tuple[str, str]) -> None:
-    """Remove an index row: its FTS5 row (now, or at the end of the batch) and its search row."""
+def _drop(conn: sqlite3.Connection, rowid: int, texts: tuple[str, str]) -> None:
+    """Remove an index row: its FTS5 row (now, or at the end of the batch) and its search row.
+    ``texts`` are those it was indexed from: a contentless delete is given the same tokens."""
     batch = _BATCHES.get(id(conn))
     if batch is None:
-        conn.execute(_FTS_DELETE, (rowid, *tokens))
+        conn.execute(_FTS_DELETE, (rowid, *_index_tokens(*texts)))
     elif batch.inserts.pop(rowid, None) is None:  # a row this batch inserted never reached FTS5
-        batch.deletes[rowid] = tokens
-    conn.execute("DELETE FROM catalogue_search_rows WHERE rowid = ?", (rowid,))
+        batch.deletes[rowid] = texts
+    conn.execute("DELETE FROM catalogue_search_rows WHERE rowid = ?", (-rowid,))
 
 
 def unindex(conn: sqlite3.Connection, code: str) -> None:
     """Remove the search index row of ``code`` (if any); runs inside the caller's transaction."""
-    old = conn.execute("SELECT rowid, tokens FROM catalogue_search_rows WHERE code = ?", (code,)).fetchone()
+    old = conn.execute("SELECT -rowid, texts FROM catalogue_search_rows WHERE code = ?", (code,)).fetchone()
     if old is not None:
         _drop(conn, old[0], _unpack(old[1]))
 
@@ -370,7 +392,7 @@ _FTS_DELETE = "INSERT INTO catalogue_fts (catalogue_fts, rowid, name_tokens, oth
 
 
 @dataclass
-class _Batch:
+class _Batch:  # rowid -> the texts (name, other) of the FTS5 rows to delete and to insert
     deletes: dict[int, tuple[str, str]] = field(default_factory=dict)
     inserts: dict[int, tuple[str, str]] = field(default_factory=dict)
 
@@ -383,8 +405,8 @@ def batched(conn: sqlite3.Connection) -> Iterator[None]:
     """Defer this connection's writes to the FTS5 index to the end of the block (a merge).
 
     FTS5 gathers writes in memory only while each goes to a higher rowid than the one before, and
-    writes a segment to disk whenever one goes back. Entry by entry, a changed entry's delete goes
-    back every time; batched, the deletes are written first and the inserts after them, each in
+    writes a segment to disk whenever one goes back. Entry by entry, every write goes back (a new
+    or changed row takes a rowid below all others of its status); batched, the deletes are written first and the inserts after them, each in
     rising rowid order, so a merge of thousands of entries writes a few large segments instead of
     one small one per change. ``catalogue_search_rows`` is written at once, so the block sees its
     own changes except in :func:`search`. Use inside a transaction; if the block raises, roll the
@@ -399,36 +421,67 @@ def batched(conn: sqlite3.Connection) -> Iterator[None]:
     finally:
         del _BATCHES[id(conn)]
     if batch.deletes:
-        conn.executemany(_FTS_DELETE, [(r, *batch.deletes[r]) for r in sorted(batch.deletes)])
+        conn.executemany(_FTS_DELETE, ((r, *_index_tokens(*batch.deletes[r])) for r in sorted(batch.deletes)))
     if batch.inserts:
-        conn.executemany(_FTS_INSERT, [(r, *batch.inserts[r]) for r in sorted(batch.inserts)])
+        conn.executemany(_FTS_INSERT, ((r, *_index_tokens(*batch.inserts[r])) for r in sorted(batch.inserts)))
 
 
-def reindex_all(conn: sqlite3.Connection) -> int:
+def reindex_all(conn: sqlite3.Connection, progress: Callable[[int, int], None] | None = None) -> int:
     """Rebuild the whole search index (and the facet dictionary) from ``resources``; return the number
-    of entries indexed.
+    of entries indexed. ``progress(done, total)`` is called after each chunk.
 
-    Runs inside the caller's transaction and does not commit.
+    Entries are indexed least recently updated first, so the newest first order survives. They go
+    in chunks of :data:`REINDEX_CHUNK`, each one FTS5 batch (see :func:`batched`), so the memory
+    used does not grow with the catalogue; the index is optimised (merged into one segment) at the
+    end. Runs inside the caller's transaction and does not commit.
     """
     conn.execute("INSERT INTO catalogue_fts (catalogue_fts) VALUES ('delete-all')")
     conn.execute("DELETE FROM catalogue_search_rows")
     conn.execute("DELETE FROM catalogue_facet_values")
-    n = 0
-    for row in conn.execute("SELECT code, name, provider_name, items, entry FROM resources").fetchall():
-        try:
-            entry = json.loads(row[4]) if row[4] else {}
-        except ValueError:
-            entry = {}
-        if not isinstance(entry, dict):
-            entry = {}
-        entry["resource_code"] = row[0]
-        entry.setdefault("name", row[1])
-        entry.setdefault("provider_name", row[2])
-        entry.setdefault("items", row[3])
-        index_entry(conn, entry)
-        n += 1
+    codes = [row[0] for row in conn.execute("SELECT code FROM resources ORDER BY updated, code")]
+    for start in range(0, len(codes), REINDEX_CHUNK):
+        chunk = codes[start : start + REINDEX_CHUNK]
+        rows = {row[0]: row for row in conn.execute(
+            f"SELECT code, name, provider_name, items, entry FROM resources WHERE code IN ({', '.join('?' * len(chunk))})",
+            chunk)}
+        with batched(conn):
+            for code in chunk:
+                _, name, provider_name, items, text = rows[code]
+                try:
+                    entry = json.loads(text) if text else {}
+                except ValueError:
+                    entry = {}
+                if not isinstance(entry, dict):
+                    entry = {}
+                entry["resource_code"] = code
+                entry.setdefault("name", name)
+                entry.setdefault("provider_name", provider_name)
+                entry.setdefault("items", items)
+                index_entry(conn, entry)
+        if progress is not None:
+            progress(start + len(chunk), len(codes))
     conn.execute("INSERT INTO catalogue_fts (catalogue_fts) VALUES ('optimize')")
-    return n
+    return len(codes)
+
+
+def compact(conn: sqlite3.Connection, pages: int = 2000) -> bool:
+    """One step of index upkeep: merge the FTS5 segments of the index, writing about ``pages`` pages
+    (4 KiB each); True if there was work to do (call again until False).
+
+    Every write transaction leaves a segment (an FTS5 b-tree), and a search looks a term up in
+    each. FTS5 merges four segments of a size as it writes; this merges two (``usermerge`` is 2,
+    set when the index is created), level by level, so the index settles at one segment per size
+    class, usually one large one. It never rewrites the large segment for a small change, as an
+    ``optimize`` would. The daemon runs it when idle (:mod:`fjshare.node.daemon`); run it in a
+    short transaction of its own.
+    """
+    before = conn.total_changes
+    conn.execute("INSERT INTO catalogue_fts (catalogue_fts, rank) VALUES ('merge', ?)", (pages,))
+    return conn.total_changes - before >= 2  # FTS5's documented test for "merged something"
+
+
+#: Entries indexed per FTS5 batch by :func:`reindex_all`.
+REINDEX_CHUNK = 5000
 
 
 # --- queries --------------------------------------------------------------------------------------
@@ -464,7 +517,8 @@ def _plain_clauses(text: str) -> list[str]:
         if m[1]:
             flush()
             run = m[1]
-            clauses.append(_quote(run) + "*" if len(run) == 1 else _quote(" ".join(_cjk_tokens(run)[:-1])))
+            clauses.append(_quote(run) + "*" if len(run) == 1 else _quote(run) if len(run) == 2
+                           else _quote(" ".join(_trigrams(run))))
         else:
             if words and not _WORD_JOINERS.fullmatch(text[last_end : m.start()] or "_"):
                 flush()
@@ -713,8 +767,8 @@ def search(
             keys = json.loads(cur.execute(f"SELECT json_group_array(rowid & {_FACET_MASK}) FROM ({matches})",
                                           [expression, *args]).fetchone()[0])
             total, estimated = len(keys), False
-        else:  # the newest EXACT_UP_TO + 1 matches: FTS5 walks the doclists newest first and stops
-            newest = json.loads(cur.execute(f"SELECT json_group_array(rowid) FROM ({matches} ORDER BY rowid DESC LIMIT ?)",
+        else:  # the newest EXACT_UP_TO + 1 matches: FTS5 walks the doclists from the newest and stops
+            newest = json.loads(cur.execute(f"SELECT json_group_array(rowid) FROM ({matches} ORDER BY rowid LIMIT ?)",
                                             [expression, *args, EXACT_UP_TO + 1]).fetchone()[0])
             estimated = len(newest) > EXACT_UP_TO
             if estimated:
@@ -727,9 +781,9 @@ def search(
         return empty
     facet_counts, names = _facet_counts(conn, keys, scale=total / len(keys) if estimated else 1)
     # The page: name matches (tier 1), then the other matches (tier 2), each newest first (rowid
-    # descending). FTS5 walks the doclists in that order and stops at the LIMIT.
+    # ascending). FTS5 walks the doclists in that order and stops at the LIMIT.
     end = offset + limit
-    page_sql = f"{matches} ORDER BY rowid DESC LIMIT ?"
+    page_sql = f"{matches} ORDER BY rowid LIMIT ?"
     tier1 = [r[0] for r in cur.execute(page_sql, [f"name_tokens : ({expression})", *args, end])]
     page = [(rowid, NAME_SCORE) for rowid in tier1[offset:]]
     if len(tier1) < end and (len(tier1) < total or estimated):
@@ -746,22 +800,22 @@ def search(
 def _estimate_total(conn: sqlite3.Connection, newest: list[int], statuses: list[str] | None) -> int:
     """The number of matches estimated from the newest ones (``newest``, newest first).
 
-    Sequence numbers are handed out in write order, within each status. The newest matches span
-    the sequences from the newest write down to the oldest of them; the matches are taken to be as
-    dense in the rest of the sequences as in that span. Statuses are searched highest first, so
-    the span covers every sequence of the statuses above the last match's. Rounded to two
-    significant figures, and never below the matches seen.
+    Sequence numbers are handed out in write order (downwards), within each status. The newest
+    matches span the sequences from the newest write up to the oldest of them; the matches are
+    taken to be as dense in the rest of the sequences as in that span. Statuses are searched
+    lowest id first, so the span covers every sequence of the statuses below the last match's.
+    Rounded to two significant figures, and never below the matches seen.
     """
     last = newest[-1]
     last_status = last >> _STATUS_SHIFT
     spanned = everything = 0
     for status in _status_ids(statuses):
-        sequences = _sequences_used(conn, status)
-        everything += sequences
-        if status > last_status:
-            spanned += sequences
+        newest_sequence = _newest_sequence(conn, status)
+        everything += _SEQUENCES - newest_sequence
+        if status < last_status:
+            spanned += _SEQUENCES - newest_sequence
         elif status == last_status:
-            spanned += sequences - _sequence(last)
+            spanned += _sequence(last) - newest_sequence + 1
     estimate = len(newest) * everything / max(spanned, 1)
     digits = max(0, len(str(int(estimate))) - 2)
     return max(len(newest) + 1, round(estimate, -digits))
@@ -774,36 +828,36 @@ def _facet_counts(
     provider names, from the facet keys of the matches; counts are multiplied by ``scale`` (an
     estimate from a sample), rounded, and at least 1.
 
-    Everything done once per key runs in C (``map`` over int methods, ``Counter``, a sort keyed
-    by ``itemgetter``); Python code runs only for the values listed.
+    This runs on every search, for up to :data:`EXACT_UP_TO` keys: per key, only a list
+    comprehension of two int operations and ``Counter`` (C); sorts are keyed by ``itemgetter``.
     """
     dictionary = _Dictionary.load(conn)
     result: dict[str, list[tuple[str, int]]] = {}
     names: dict[str, str] = {}
-    for name in ("provider", "region", "share_type", "topic"):
-        shift, bits = _FIELDS[name]
-        ids = map(((1 << bits) - 1).__and__, map(shift.__rrshift__, keys) if shift else keys)
-        counter = Counter(ids)
+    for name, shift, mask in _FACET_FIELDS:
+        counter = Counter([key >> shift & mask for key in keys])
         if name == "share_type":
             values = _SHARE_LABELS
         else:
             counter.pop(0, None)  # entries without the field are not a facet value
             values = dictionary[name]
-        top = sorted(counter.items(), key=_COUNT, reverse=True)[:FACET_VALUES]
-        pairs = [(values[k][0], max(1, int(n * scale + 0.5)) if scale != 1 else n) for k, n in top if k in values]
-        pairs.sort(key=_by_count)
+        top = sorted(counter.items(), key=_SECOND, reverse=True)[:FACET_VALUES]
+        if scale == 1:
+            pairs = [(values[k][0], n) for k, n in top if k in values]
+        else:
+            pairs = [(values[k][0], max(1, int(n * scale + 0.5))) for k, n in top if k in values]
+        pairs.sort(key=_FIRST)  # most frequent first, then by value (both sorts are stable)
+        pairs.sort(key=_SECOND, reverse=True)
         result[name] = pairs
         if name == "provider":
             names = {values[k][0]: values[k][1] for k, _ in top if k in values and values[k][1]}
     return result, names
 
 
-_COUNT = operator.itemgetter(1)
+_FACET_FIELDS = [(name, _FIELDS[name][0], (1 << _FIELDS[name][1]) - 1)
+                 for name in ("provider", "region", "share_type", "topic")]
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _SHARE_LABELS = {k: (v, None) for k, v in _SHARE_VALUES.items()}
-
-
-def _by_count(pair: tuple[str, int]) -> tuple[int, str]:
-    return -pair[1], pair[0]
 
 
 def _hits(conn: sqlite3.Connection, page: list[tuple[int, float]]) -> list[dict[str, Any]]:
@@ -813,8 +867,8 @@ def _hits(conn: sqlite3.Connection, page: list[tuple[int, float]]) -> list[dict[
     cur = conn.cursor()
     cur.row_factory = None
     rows = cur.execute(
-        f"SELECT rowid, code, {', '.join(_HIT_KEYS[1:])} FROM catalogue_search_rows"
-        f" WHERE rowid IN ({', '.join('?' * len(page))})", [rowid for rowid, _ in page]
+        f"SELECT -rowid, code, {', '.join(_HIT_KEYS[1:])} FROM catalogue_search_rows"
+        f" WHERE rowid IN ({', '.join('?' * len(page))})", [-rowid for rowid, _ in page]
     ).fetchall()
     by_rowid = {row[0]: row[1:] for row in rows}
     hits = []

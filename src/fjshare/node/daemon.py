@@ -2,8 +2,10 @@
 
 Event-driven: a file closing (or renamed into place) in an outbox wakes the loop, which packages it
 as soon as it has settled and pushes at once; mailboxes are polled every ``poll_seconds``; a dead
-peer is retried with exponential backoff (2 s doubling to 5 min). One daemon per home
-(``run.lock``); SIGTERM or SIGINT stops it cleanly between steps.
+peer is retried with exponential backoff (2 s doubling to 5 min). When a pass leaves nothing to do,
+the daemon merges the catalogue search index's segments, for at most :data:`UPKEEP_SECONDS` at a
+time (:func:`fjshare.catalogue.search.compact`). One daemon per home (``run.lock``); SIGTERM or
+SIGINT stops it cleanly between steps.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from fjshare.catalogue import search
 from fjshare.errors import FjshareError, TransportError
 from fjshare.federation import queue
 from fjshare.federation.transport.sftp_server import SftpServer
@@ -27,8 +31,12 @@ from fjshare.node.context import NodeContext
 from fjshare.node.locks import hold
 from fjshare.node.outbox.intake import run_intake
 from fjshare.node.outbox.scan import is_temp_name
+from fjshare.state.db import transaction
 
 log = logging.getLogger("fjshare.daemon")
+
+#: The longest the daemon spends on index upkeep in one pass; work that arrives meanwhile waits no longer.
+UPKEEP_SECONDS = 1.0
 
 
 class JsonFormatter(logging.Formatter):
@@ -137,6 +145,7 @@ class Daemon:
                     next_poll = time.monotonic() + poll
                 if self.options.once:
                     break
+                self._upkeep(ctx)
                 self.wake.wait(timeout=max(0.05, min(poll, next_poll - time.monotonic())))
         finally:
             try:
@@ -162,6 +171,23 @@ class Daemon:
             _event(f"intake {o.status}", source=o.source, bundle=o.bundle_id, rows=o.rows, detail=o.detail)
         if any(o.status == "waiting" for o in outcomes):
             threading.Timer(max(settle, 0.05), self.wake.set).start()
+
+    def _upkeep(self, ctx: NodeContext) -> None:
+        """Merge the search index's segments while there is nothing else to do (a step is about 0.1 s)."""
+        start = time.monotonic()
+        steps = 0
+        while not self.wake.is_set() and time.monotonic() - start < UPKEEP_SECONDS:
+            try:
+                with transaction(ctx.conn):
+                    more = search.compact(ctx.conn)
+            except sqlite3.Error as e:  # a CLI command holding the database too long: next pass
+                log.warning("search index upkeep skipped: %s", e)
+                return
+            if not more:
+                break
+            steps += 1
+        if steps:
+            log.debug("search index upkeep: %d merge steps in %.2f s", steps, time.monotonic() - start)
 
     def _exchange(self, ctx: NodeContext) -> None:
         if ctx.config.tier == "province":

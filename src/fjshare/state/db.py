@@ -50,8 +50,11 @@ def migrate(conn: sqlite3.Connection) -> int:
         )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         with transaction(conn):
-            for statement in _statements(script):
-                conn.execute(statement)
+            if callable(script):
+                script(conn)
+            else:
+                for statement in _statements(script):
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
     return len(MIGRATIONS)
 

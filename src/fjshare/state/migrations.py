@@ -1,9 +1,16 @@
 """Numbered schema migrations for state.db; index + 1 is the ``user_version`` it produces.
 
-Never edit a migration that has shipped: add a new one.
+A migration is an SQL script, or a function of the connection for a change SQL cannot make (a
+rebuild of the search index in a new layout). Never edit a migration that has shipped: add a new one.
 """
 
-MIGRATIONS: list[str] = [
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the foundation.
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -458,3 +465,22 @@ MIGRATIONS.append(
     )
     """
 )
+
+
+def _rebuild_catalogue_search(conn: sqlite3.Connection) -> None:
+    """10: the catalogue search index in its second layout, rebuilt from ``resources``: trigrams for
+    phrases, newest first in ascending rowid order, and ``catalogue_search_rows`` keyed by the
+    negated index rowid and keeping the texts an entry was indexed from instead of its tokens
+    (see :mod:`fjshare.catalogue.search`)."""
+    from fjshare.catalogue import search  # the catalogue is not needed by the earlier migrations
+
+    conn.execute("ALTER TABLE catalogue_search_rows RENAME COLUMN tokens TO texts")
+    # search.compact merges two segments of a size (FTS5's own automerge waits for four)
+    conn.execute("INSERT INTO catalogue_fts (catalogue_fts, rank) VALUES ('usermerge', 2)")
+    n = conn.execute("SELECT count(*) FROM resources").fetchone()[0]
+    if n:
+        logging.getLogger(__name__).warning("rebuilding the catalogue search index for %d entries (once, on upgrade)", n)
+    search.reindex_all(conn)
+
+
+MIGRATIONS.append(_rebuild_catalogue_search)
