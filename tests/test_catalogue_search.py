@@ -379,6 +379,26 @@ def test_a_common_term_reports_an_estimated_total_and_facets_marked_as_such(many
     assert set(dict(r.facets["provider"])) == {MINZHENG, GONGAN}
 
 
+def test_an_estimate_over_several_statuses_counts_the_statuses_the_sample_did_not_reach(many) -> None:
+    for i in range(60):
+        put(many, entry(f"302001/{i:06d}", f"婚姻草稿{i}"), status="draft")
+    assert cs.search(many, "婚姻").total < 400                           # published only: about 300
+    r = cs.search(many, "婚姻", statuses=None)                           # the 40 newest are all published
+    assert r.exact is False and 320 <= r.total <= 400                    # 360
+    assert cs.search(many, "婚姻", statuses=None, exact=True).total == 360
+
+
+def test_an_estimate_whose_last_match_is_alone_in_its_status(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(cs, "EXACT_UP_TO", 40)
+    c = connect(tmp_path / "alone.db", create=True)
+    for i in range(39):
+        put(c, entry(f"303001/{i:06d}", f"收养登记{i}"))
+    for i in range(100):
+        put(c, entry(f"303002/{i:06d}", f"收养草稿{i}"), status="draft")
+    r = cs.search(c, "收养", statuses=("published", "draft"))            # 39 published and 1 draft seen
+    assert r.exact is False and 120 <= r.total <= 160                    # 139
+
+
 def test_exact_counts_every_match_for_total_and_facets(many) -> None:
     r = cs.search(many, "婚姻", limit=20, exact=True)
     assert r.exact is True and r.total == 300

@@ -85,6 +85,7 @@ tier 1's.
 
 from __future__ import annotations
 
+import bisect
 import json
 import operator
 import re
@@ -773,7 +774,7 @@ def search(
             estimated = len(newest) > EXACT_UP_TO
             if estimated:
                 del newest[EXACT_UP_TO:]
-            keys = [rowid & _FACET_MASK for rowid in newest]
+            keys = list(map(_FACET_MASK.__and__, newest))
             total = _estimate_total(conn, newest, statuses) if estimated else len(newest)
     except sqlite3.OperationalError as e:  # an expression the builder should never have produced
         raise UsageError(f"cannot search for {text!r}: {e}") from None
@@ -800,12 +801,32 @@ def search(
 def _estimate_total(conn: sqlite3.Connection, newest: list[int], statuses: list[str] | None) -> int:
     """The number of matches estimated from the newest ones (``newest``, newest first).
 
-    Sequence numbers are handed out in write order (downwards), within each status. The newest
-    matches span the sequences from the newest write up to the oldest of them; the matches are
-    taken to be as dense in the rest of the sequences as in that span. Statuses are searched
-    lowest id first, so the span covers every sequence of the statuses below the last match's.
-    Rounded to two significant figures, and never below the matches seen.
+    Sequence numbers are handed out in write order (downwards) within each status, and statuses
+    are walked lowest id first. So the matches of the statuses before the last match's are all
+    among the newest, and counted. In the last match's status, the newest matches span the
+    sequences from its first match to its last; the matches are taken to be as dense in the rest
+    of that status (the older sequences, up to 2**27 - 1) and in the statuses after it, which the
+    walk did not reach (one query each for how many sequences they have handed out: none when
+    one status is searched, as the catalogue's readers do). Rounded to two significant figures,
+    and never below the matches seen.
     """
+    last = newest[-1]
+    last_status = last >> _STATUS_SHIFT
+    start = bisect.bisect_left(newest, last_status << _STATUS_SHIFT)  # newest ascends: its first row in that status
+    seen_in_status = len(newest) - start
+    if seen_in_status < 2:  # too few to measure a density in the status: the whole span instead
+        return _estimate_from_spans(conn, newest, statuses)
+    density = (seen_in_status - 1) / (_sequence(last) - _sequence(newest[start]))
+    unseen = _SEQUENCES - 1 - _sequence(last)
+    for status in _status_ids(statuses):
+        if status > last_status:
+            unseen += _SEQUENCES - _newest_sequence(conn, status)
+    return _rounded(len(newest) + density * unseen, len(newest))
+
+
+def _estimate_from_spans(conn: sqlite3.Connection, newest: list[int], statuses: list[str] | None) -> int:
+    """The estimate when the last match is the only one of its status: the matches are taken to be
+    as dense in all the sequences handed out as from the newest write to the last match."""
     last = newest[-1]
     last_status = last >> _STATUS_SHIFT
     spanned = everything = 0
@@ -816,9 +837,13 @@ def _estimate_total(conn: sqlite3.Connection, newest: list[int], statuses: list[
             spanned += _SEQUENCES - newest_sequence
         elif status == last_status:
             spanned += _sequence(last) - newest_sequence + 1
-    estimate = len(newest) * everything / max(spanned, 1)
+    return _rounded(len(newest) * everything / max(spanned, 1), len(newest))
+
+
+def _rounded(estimate: float, seen: int) -> int:
+    """An estimated total to two significant figures, and above the ``seen`` matches."""
     digits = max(0, len(str(int(estimate))) - 2)
-    return max(len(newest) + 1, round(estimate, -digits))
+    return max(seen + 1, round(estimate, -digits))
 
 
 def _facet_counts(
@@ -826,7 +851,7 @@ def _facet_counts(
 ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, str]]:
     """The facet counts (the :data:`FACET_VALUES` most frequent values of each facet) and the
     provider names, from the facet keys of the matches; counts are multiplied by ``scale`` (an
-    estimate from a sample), rounded, and at least 1.
+    estimate from a sample; 1, or more than 1) and rounded.
 
     This runs on every search, for up to :data:`EXACT_UP_TO` keys: per key, only a list
     comprehension of two int operations and ``Counter`` (C); sorts are keyed by ``itemgetter``.
@@ -844,8 +869,8 @@ def _facet_counts(
         top = sorted(counter.items(), key=_SECOND, reverse=True)[:FACET_VALUES]
         if scale == 1:
             pairs = [(values[k][0], n) for k, n in top if k in values]
-        else:
-            pairs = [(values[k][0], max(1, int(n * scale + 0.5))) for k, n in top if k in values]
+        else:  # scale > 1 (the estimated total exceeds the sample), so every count stays at least 1
+            pairs = [(values[k][0], int(n * scale + 0.5)) for k, n in top if k in values]
         pairs.sort(key=_FIRST)  # most frequent first, then by value (both sorts are stable)
         pairs.sort(key=_SECOND, reverse=True)
         result[name] = pairs
