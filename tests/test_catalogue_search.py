@@ -104,6 +104,18 @@ def test_a_phrase_does_not_run_across_punctuation_or_fields(conn) -> None:
     assert cs.search(conn, "流动人员").total == 0   # two keywords
 
 
+def test_a_hit_shows_the_entry_as_indexed(conn) -> None:
+    """Name and abstract are kept per row; provider, region, share type, topic and status are decoded
+    from the index rowid through the facet dictionary."""
+    assert cs.search(conn, "机关工作人员").hits == [{
+        "code": "101001/000002", "name": "机关工作人员名录", "abstract": "在编工作人员的基本情况",
+        "provider_code": TONGJI, "provider_name": "福州市统计局", "region_code": "350100",
+        "share_type": "conditional", "topic": "综合政务", "status": "published", "score": cs.NAME_SCORE}]
+    put(conn, entry("102003/000002", "收养登记信息", abstract="收养登记", region="", topic=""), status="draft")
+    hit = cs.search(conn, "收养", statuses=("draft",)).hits[0]
+    assert (hit["status"], hit["region_code"], hit["topic"]) == ("draft", None, None)
+
+
 def test_terms_are_anded(conn) -> None:
     assert codes(cs.search(conn, "登记 收养")) == {"102003/000002"}
     assert codes(cs.search(conn, "登记")) == {"102003/000001", "102003/000002"}

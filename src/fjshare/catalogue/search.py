@@ -49,8 +49,8 @@ Status and facet values are read from the entry's ``resources`` row when it is i
 change to them must reindex the entry (``catalogue.store`` does, on every write).
 ``catalogue_search_rows`` maps each rowid to its resource code (its own rowid is the index row's
 negated, so that new rows, which take the lowest index rowids, are appended at the end of its
-B-tree and fill its pages; written in falling order, the pages were left half empty), keeps what
-a hit shows and the
+B-tree and fill its pages; written in falling order, the pages were left half empty), keeps the
+name and abstract a hit shows (the rest of a hit is decoded from the rowid) and the
 texts last indexed: a contentless delete must be given the original tokens, and tokenising the
 same text again gives them (NFKC is stable for assigned characters; a change to the token scheme
 comes with a migration that rebuilds the index).
@@ -345,24 +345,20 @@ def index_entry(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
     if row is None:
         raise UsageError(f"catalogue entry {code} has no resources row to index")
     status, key = _key(conn, tuple(row)[:6])
-    hit = (row[6], entry.get("abstract"), row[4], row[5], row[3], row[1], row[2], row[0])  # _HIT_KEYS[1:]
+    name, abstract = row[6], entry.get("abstract")  # what a hit shows beside what the rowid encodes
     texts = entry_texts(entry)
-    old = conn.execute(
-        f"SELECT rowid, texts, {', '.join(_HIT_KEYS[1:])} FROM catalogue_search_rows WHERE code = ?", (code,)
-    ).fetchone()
+    old = conn.execute("SELECT rowid, texts, name, abstract FROM catalogue_search_rows WHERE code = ?",
+                       (code,)).fetchone()
     if old is not None:
         if _same_key(-old[0], status, key) and _unpack(old[1]) == texts:
-            if tuple(old[2:]) != hit:
-                conn.execute(f"UPDATE catalogue_search_rows SET {', '.join(k + ' = ?' for k in _HIT_KEYS[1:])}"
-                             " WHERE rowid = ?", (*hit, old[0]))
+            if (old[2], old[3]) != (name, abstract):
+                conn.execute("UPDATE catalogue_search_rows SET name = ?, abstract = ? WHERE rowid = ?",
+                             (name, abstract, old[0]))
             return  # nothing the index holds has changed
         _drop(conn, -old[0], _unpack(old[1]))
     rowid = _new_rowid(conn, status, key)  # a changed entry moves up: newest first means most recently changed
-    conn.execute(
-        f"INSERT INTO catalogue_search_rows (rowid, code, {', '.join(_HIT_KEYS[1:])}, texts)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (-rowid, code, *hit, _pack(*texts)),
-    )
+    conn.execute("INSERT INTO catalogue_search_rows (rowid, code, name, abstract, texts) VALUES (?, ?, ?, ?, ?)",
+                 (-rowid, code, name, abstract, _pack(*texts)))
     batch = _BATCHES.get(id(conn))
     if batch is not None:
         batch.inserts[rowid] = texts
@@ -780,7 +776,8 @@ def search(
         raise UsageError(f"cannot search for {text!r}: {e}") from None
     if not keys:
         return empty
-    facet_counts, names = _facet_counts(conn, keys, scale=total / len(keys) if estimated else 1)
+    dictionary = _Dictionary.load(conn)
+    facet_counts, names = _facet_counts(dictionary, keys, scale=total / len(keys) if estimated else 1)
     # The page: name matches (tier 1), then the other matches (tier 2), each newest first (rowid
     # ascending). FTS5 walks the doclists in that order and stops at the LIMIT.
     end = offset + limit
@@ -794,7 +791,7 @@ def search(
         in_tier1 = set(tier1)
         tier2 = [rowid for rowid in first[:end] if rowid not in in_tier1]
         page += [(rowid, OTHER_SCORE) for rowid in tier2[max(0, offset - len(tier1)): end - len(tier1)]]
-    return SearchResult(total=total, hits=_hits(conn, page), facets=facet_counts, provider_names=names,
+    return SearchResult(total=total, hits=_hits(conn, page, dictionary), facets=facet_counts, provider_names=names,
                         exact=not estimated)
 
 
@@ -847,7 +844,7 @@ def _rounded(estimate: float, seen: int) -> int:
 
 
 def _facet_counts(
-    conn: sqlite3.Connection, keys: list[int], scale: float = 1
+    dictionary: Mapping[str, Mapping[int, tuple[str, str | None]]], keys: list[int], scale: float = 1
 ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, str]]:
     """The facet counts (the :data:`FACET_VALUES` most frequent values of each facet) and the
     provider names, from the facet keys of the matches; counts are multiplied by ``scale`` (an
@@ -856,7 +853,6 @@ def _facet_counts(
     This runs on every search, for up to :data:`EXACT_UP_TO` keys: per key, only a list
     comprehension of two int operations and ``Counter`` (C); sorts are keyed by ``itemgetter``.
     """
-    dictionary = _Dictionary.load(conn)
     result: dict[str, list[tuple[str, int]]] = {}
     names: dict[str, str] = {}
     for name, shift, mask in _FACET_FIELDS:
@@ -885,26 +881,44 @@ _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _SHARE_LABELS = {k: (v, None) for k, v in _SHARE_VALUES.items()}
 
 
-def _hits(conn: sqlite3.Connection, page: list[tuple[int, float]]) -> list[dict[str, Any]]:
-    """The hit dicts of the index rows ``page`` ((rowid, score)), in that order."""
+def _hits(conn: sqlite3.Connection, page: list[tuple[int, float]],
+          dictionary: Mapping[str, Mapping[int, tuple[str, str | None]]]) -> list[dict[str, Any]]:
+    """The hit dicts of the index rows ``page`` ((rowid, score)), in that order.
+
+    Code, name and abstract come from ``catalogue_search_rows``; the provider (and its name), region,
+    share type, topic and status from the rowid, through the facet ``dictionary``.
+    """
     if not page:
         return []
     cur = conn.cursor()
     cur.row_factory = None
     rows = cur.execute(
-        f"SELECT -rowid, code, {', '.join(_HIT_KEYS[1:])} FROM catalogue_search_rows"
-        f" WHERE rowid IN ({', '.join('?' * len(page))})", [-rowid for rowid, _ in page]
-    ).fetchall()
-    by_rowid = {row[0]: row[1:] for row in rows}
+        f"SELECT -rowid, code, name, abstract FROM catalogue_search_rows WHERE rowid IN ({', '.join('?' * len(page))})",
+        [-rowid for rowid, _ in page]).fetchall()
+    by_rowid = {row[0]: row for row in rows}
+    providers, regions, topics = dictionary["provider"], dictionary["region"], dictionary["topic"]
     hits = []
     for rowid, score in page:
         row = by_rowid.get(rowid)
         if row is None:  # changed by another connection between the two statements
             continue
-        hit = dict(zip(_HIT_KEYS, row))
-        hit["score"] = score
-        hits.append(hit)
+        provider = providers.get(rowid & _PROVIDER_MASK, _NO_VALUE)
+        hits.append({
+            "code": row[1], "name": row[2], "abstract": row[3], "provider_code": provider[0],
+            "provider_name": provider[1], "region_code": regions.get(rowid >> _REGION_SHIFT & _REGION_MASK, _NO_VALUE)[0],
+            "share_type": _SHARE_VALUES.get(rowid >> _SHARE_SHIFT & 3),
+            "topic": topics.get(rowid >> _TOPIC_SHIFT & _TOPIC_MASK, _NO_VALUE)[0],
+            "status": _STATUS_NAMES.get(rowid >> _STATUS_SHIFT), "score": score,
+        })
     return hits
+
+
+_PROVIDER_MASK = (1 << _FIELDS["provider"][1]) - 1
+_REGION_SHIFT, _REGION_MASK = _FIELDS["region"][0], (1 << _FIELDS["region"][1]) - 1
+_TOPIC_SHIFT, _TOPIC_MASK = _FIELDS["topic"][0], (1 << _FIELDS["topic"][1]) - 1
+_SHARE_SHIFT = _FIELDS["share_type"][0]
+_STATUS_NAMES = {v: k for k, v in _STATUS_IDS.items()}
+_NO_VALUE: tuple[None, None] = (None, None)
 
 
 def _browse(conn: sqlite3.Connection, where: list[str], args: list[Any], limit: int, offset: int) -> SearchResult:

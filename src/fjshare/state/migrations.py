@@ -470,11 +470,19 @@ MIGRATIONS.append(
 def _rebuild_catalogue_search(conn: sqlite3.Connection) -> None:
     """10: the catalogue search index in its second layout, rebuilt from ``resources``: trigrams for
     phrases, newest first in ascending rowid order, and ``catalogue_search_rows`` keyed by the
-    negated index rowid and keeping the texts an entry was indexed from instead of its tokens
-    (see :mod:`fjshare.catalogue.search`)."""
+    negated index rowid, keeping the texts an entry was indexed from instead of its tokens, and of
+    what a hit shows only the name and abstract (see :mod:`fjshare.catalogue.search`)."""
     from fjshare.catalogue import search  # the catalogue is not needed by the earlier migrations
 
-    conn.execute("ALTER TABLE catalogue_search_rows RENAME COLUMN tokens TO texts")
+    conn.execute("DROP TABLE catalogue_search_rows")
+    conn.execute("""
+        CREATE TABLE catalogue_search_rows (
+            rowid    INTEGER PRIMARY KEY,   -- the catalogue_fts rowid, negated: new rows go at the end
+            code     TEXT NOT NULL UNIQUE,  -- resources.code
+            name     TEXT,                  -- what a hit shows besides what the rowid encodes
+            abstract TEXT,
+            texts    BLOB NOT NULL          -- the texts indexed (zlib): a contentless delete needs their tokens
+        )""")
     # search.compact merges two segments of a size (FTS5's own automerge waits for four)
     conn.execute("INSERT INTO catalogue_fts (catalogue_fts, rank) VALUES ('usermerge', 2)")
     n = conn.execute("SELECT count(*) FROM resources").fetchone()[0]
