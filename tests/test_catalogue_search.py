@@ -385,6 +385,7 @@ def test_a_common_term_reports_an_estimated_total_and_facets_marked_as_such(many
     r = cs.search(many, "婚姻", limit=20)
     assert r.exact is False and r.to_dict()["exact"] is False
     assert 240 <= r.total <= 360                              # 300 matches, estimated from the newest 40
+    assert type(r.total) is int and json.loads(json.dumps(r.to_dict()))["total"] == r.total
     assert len(r.hits) == 20 and all(h["score"] == cs.NAME_SCORE for h in r.hits)
     shares = dict(r.facets["share_type"])
     assert 150 <= shares["unconditional"] <= 250 and 60 <= shares["conditional"] <= 140

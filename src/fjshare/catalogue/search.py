@@ -427,7 +427,9 @@ def reindex_all(conn: sqlite3.Connection, progress: Callable[[int, int], None] |
     """Rebuild the whole search index (and the facet dictionary) from ``resources``; return the number
     of entries indexed. ``progress(done, total)`` is called after each chunk.
 
-    Entries are indexed least recently updated first, so the newest first order survives. They go
+    Entries are indexed least recently updated first, so the newest first order survives (entries
+    updated at the same moment in the order their rows were first written, not by code, which
+    would bunch related entries together and mislead the estimated totals). They go
     in chunks of :data:`REINDEX_CHUNK`, each one FTS5 batch (see :func:`batched`), so the memory
     used does not grow with the catalogue; the index is optimised (merged into one segment) at the
     end. Runs inside the caller's transaction and does not commit.
@@ -435,7 +437,7 @@ def reindex_all(conn: sqlite3.Connection, progress: Callable[[int, int], None] |
     conn.execute("INSERT INTO catalogue_fts (catalogue_fts) VALUES ('delete-all')")
     conn.execute("DELETE FROM catalogue_search_rows")
     conn.execute("DELETE FROM catalogue_facet_values")
-    codes = [row[0] for row in conn.execute("SELECT code FROM resources ORDER BY updated, code")]
+    codes = [row[0] for row in conn.execute("SELECT code FROM resources ORDER BY updated, rowid")]
     for start in range(0, len(codes), REINDEX_CHUNK):
         chunk = codes[start : start + REINDEX_CHUNK]
         rows = {row[0]: row for row in conn.execute(
@@ -840,7 +842,7 @@ def _estimate_from_spans(conn: sqlite3.Connection, newest: list[int], statuses: 
 def _rounded(estimate: float, seen: int) -> int:
     """An estimated total to two significant figures, and above the ``seen`` matches."""
     digits = max(0, len(str(int(estimate))) - 2)
-    return max(seen + 1, round(estimate, -digits))
+    return max(seen + 1, int(round(estimate, -digits)))
 
 
 def _facet_counts(
