@@ -6,13 +6,18 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
 
+from conftest import SIMING_AGENCY
 from federation_kit import agency_with_resource, build, csv_rows, rows_at
+
+from fjshare.catalogue import search
+from fjshare.state.db import connect
 
 
 def _daemon(home, *args):
@@ -79,3 +84,37 @@ def test_a_file_dropped_at_a_county_agency_becomes_queryable_at_the_province(tmp
 def test_node_run_refuses_a_home_that_is_not_initialised(tmp_path, run_cli):
     r = run_cli("--home", tmp_path, "run", "--once")
     assert r.code == 1 and "node init" in r.err
+
+
+def test_the_idle_daemon_merges_the_search_index_segments(city_home, run_cli, tmp_path):
+    """Each catalogue write leaves an FTS5 segment, and a search looks in each: `node run` merges
+    them when it has nothing else to do (search.compact)."""
+    for i in range(1, 4):   # three transactions: three segments
+        r = run_cli("--home", city_home, "resource", "add", f"101001/00000{i}", "--agency", SIMING_AGENCY,
+                    "--name", f"婚姻登记{i}", "--share-type", "unconditional", "--items", "id_number:id_number")
+        assert r.code == 0, r.err
+
+    def merges_left(db) -> bool:  # asked of a snapshot (with what the WAL holds), not of the node's database
+        source, probe = sqlite3.connect(db), sqlite3.connect(":memory:")
+        try:
+            source.backup(probe)
+            return search.compact(probe)
+        finally:
+            source.close()
+            probe.close()
+
+    assert merges_left(city_home / "state.db")
+    daemon = _daemon(city_home, "--listen", "", "--poll", "0.2")
+    try:
+        deadline = time.monotonic() + 20
+        while merges_left(city_home / "state.db") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    assert not merges_left(city_home / "state.db")
+    conn = connect(city_home / "state.db")
+    assert {h["code"] for h in search.search(conn, "婚姻登记").hits} == {f"101001/00000{i}" for i in range(1, 4)}
+    conn.execute("INSERT INTO catalogue_fts (catalogue_fts) VALUES ('integrity-check')")
+    conn.close()
