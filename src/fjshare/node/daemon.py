@@ -2,9 +2,9 @@
 
 Event-driven: a file closing (or renamed into place) in an outbox wakes the loop, which packages it
 as soon as it has settled and pushes at once; mailboxes are polled every ``poll_seconds``; a dead
-peer is retried with exponential backoff (2 s doubling to 5 min). When a pass leaves nothing to do,
-the daemon merges the catalogue search index's segments, for at most :data:`UPKEEP_SECONDS` at a
-time (:func:`fjshare.catalogue.search.compact`). One daemon per home (``run.lock``); SIGTERM or
+peer is retried with exponential backoff (2 s doubling to 5 min). After each pass, unless new work
+is already waiting, the daemon merges the catalogue search index's segments, for at most
+:data:`UPKEEP_SECONDS` (:func:`fjshare.catalogue.search.compact`; a no-op once they are merged). One daemon per home (``run.lock``); SIGTERM or
 SIGINT stops it cleanly between steps.
 """
 
@@ -173,7 +173,7 @@ class Daemon:
             threading.Timer(max(settle, 0.05), self.wake.set).start()
 
     def _upkeep(self, ctx: NodeContext) -> None:
-        """Merge the search index's segments while there is nothing else to do (a step is about 0.1 s)."""
+        """Merge the search index's segments until new work arrives or UPKEEP_SECONDS pass (a step is about 0.2 s)."""
         start = time.monotonic()
         steps = 0
         while not self.wake.is_set() and time.monotonic() - start < UPKEEP_SECONDS:
