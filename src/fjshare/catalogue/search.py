@@ -190,6 +190,7 @@ _FIELDS: dict[str, tuple[int, int]] = {  # name -> (shift in the rowid, width in
     "sequence": (33, 27),
     "status": (60, 3),
 }
+_MASKS = {name: (shift, (1 << bits) - 1) for name, (shift, bits) in _FIELDS.items()}  # name -> (shift, mask)
 _FACET_BITS = 33  # the facet key: rowid & (2**33 - 1)
 _FACET_MASK = (1 << _FACET_BITS) - 1
 _STATUS_SHIFT = 60
@@ -247,13 +248,13 @@ def _index_tokens(name: str, other: str) -> tuple[str, str]:
 
 
 def _field(name: str, rowid_expr: str = "rowid") -> str:
-    shift, bits = _FIELDS[name]
-    return f"(({rowid_expr} >> {shift}) & {(1 << bits) - 1})" if shift else f"({rowid_expr} & {(1 << bits) - 1})"
+    shift, mask = _MASKS[name]
+    return f"(({rowid_expr} >> {shift}) & {mask})" if shift else f"({rowid_expr} & {mask})"
 
 
 def _sequence(rowid: int) -> int:
-    shift, bits = _FIELDS["sequence"]
-    return (rowid >> shift) & ((1 << bits) - 1)
+    shift, mask = _MASKS["sequence"]
+    return rowid >> shift & mask
 
 
 def _newest_sequence(conn: sqlite3.Connection, status: int) -> int:
@@ -292,8 +293,8 @@ def _facet_id(conn: sqlite3.Connection, facet: str, value: Any, label: str | Non
     new = conn.execute(
         "SELECT coalesce(max(id), 0) + 1 FROM catalogue_facet_values WHERE facet = ?", (facet,)
     ).fetchone()[0]
-    if new >= 1 << _FIELDS[facet][1]:
-        raise RuntimeError(f"search index: more than {(1 << _FIELDS[facet][1]) - 1} distinct {facet} values")
+    if new > _MASKS[facet][1]:
+        raise RuntimeError(f"search index: more than {_MASKS[facet][1]} distinct {facet} values")
     conn.execute("INSERT INTO catalogue_facet_values (facet, value, id, label) VALUES (?, ?, ?, ?)",
                  (facet, value, new, label or None))
     _renew_stamp(conn)
@@ -350,12 +351,13 @@ def index_entry(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
     old = conn.execute("SELECT rowid, texts, name, abstract FROM catalogue_search_rows WHERE code = ?",
                        (code,)).fetchone()
     if old is not None:
-        if _same_key(-old[0], status, key) and _unpack(old[1]) == texts:
+        old_texts = _unpack(old[1])
+        if _same_key(-old[0], status, key) and old_texts == texts:
             if (old[2], old[3]) != (name, abstract):
                 conn.execute("UPDATE catalogue_search_rows SET name = ?, abstract = ? WHERE rowid = ?",
                              (name, abstract, old[0]))
             return  # nothing the index holds has changed
-        _drop(conn, -old[0], _unpack(old[1]))
+        _drop(conn, -old[0], old_texts)
     rowid = _new_rowid(conn, status, key)  # a changed entry moves up: newest first means most recently changed
     conn.execute("INSERT INTO catalogue_search_rows (rowid, code, name, abstract, texts) VALUES (?, ?, ?, ?, ?)",
                  (-rowid, code, name, abstract, _pack(*texts)))
@@ -403,9 +405,9 @@ def batched(conn: sqlite3.Connection) -> Iterator[None]:
 
     FTS5 gathers writes in memory only while each goes to a higher rowid than the one before, and
     writes a segment to disk whenever one goes back. Entry by entry, every write goes back (a new
-    or changed row takes a rowid below all others of its status); batched, the deletes are written first and the inserts after them, each in
-    rising rowid order, so a merge of thousands of entries writes a few large segments instead of
-    one small one per change. ``catalogue_search_rows`` is written at once, so the block sees its
+    or changed row takes a rowid below all others of its status); batched, the deletes are written
+    first and the inserts after them, each in rising rowid order, so a merge of thousands of
+    entries writes a few large segments instead of one small one per change. ``catalogue_search_rows`` is written at once, so the block sees its
     own changes except in :func:`search`. Use inside a transaction; if the block raises, roll the
     transaction back (nothing reaches FTS5). Nested blocks join the outer one.
     """
@@ -802,41 +804,26 @@ def _estimate_total(conn: sqlite3.Connection, newest: list[int], statuses: list[
 
     Sequence numbers are handed out in write order (downwards) within each status, and statuses
     are walked lowest id first. So the matches of the statuses before the last match's are all
-    among the newest, and counted. In the last match's status, the newest matches span the
-    sequences from its first match to its last; the matches are taken to be as dense in the rest
-    of that status (the older sequences, up to 2**27 - 1) and in the statuses after it, which the
-    walk did not reach (one query each for how many sequences they have handed out: none when
-    one status is searched, as the catalogue's readers do). Rounded to two significant figures,
-    and never below the matches seen.
+    among the newest, and counted; the rest lie in the sequences the walk did not reach: the older
+    ones of the last match's status (up to 2**27 - 1) and those of the statuses after it (one
+    query each for how many they have handed out: none when one status is searched, as the
+    catalogue's readers do). They are taken to be as dense there as the newest matches are from
+    the first to the last of that status, or, if the last is its status's only one, from the
+    newest write to the last match. Rounded to two significant figures, and above the matches seen.
     """
     last = newest[-1]
     last_status = last >> _STATUS_SHIFT
     start = bisect.bisect_left(newest, last_status << _STATUS_SHIFT)  # newest ascends: its first row in that status
-    seen_in_status = len(newest) - start
-    if seen_in_status < 2:  # too few to measure a density in the status: the whole span instead
-        return _estimate_from_spans(conn, newest, statuses)
-    density = (seen_in_status - 1) / (_sequence(last) - _sequence(newest[start]))
-    unseen = _SEQUENCES - 1 - _sequence(last)
-    for status in _status_ids(statuses):
-        if status > last_status:
-            unseen += _SEQUENCES - _newest_sequence(conn, status)
+    ids = _status_ids(statuses)
+    unseen = _SEQUENCES - 1 - _sequence(last) + sum(
+        _SEQUENCES - _newest_sequence(conn, status) for status in ids if status > last_status)
+    if len(newest) - start >= 2:
+        density = (len(newest) - start - 1) / (_sequence(last) - _sequence(newest[start]))
+    else:  # too few in the status to measure a density there: the whole span walked instead
+        spanned = _sequence(last) - _newest_sequence(conn, last_status) + 1 + sum(
+            _SEQUENCES - _newest_sequence(conn, status) for status in ids if status < last_status)
+        density = len(newest) / spanned
     return _rounded(len(newest) + density * unseen, len(newest))
-
-
-def _estimate_from_spans(conn: sqlite3.Connection, newest: list[int], statuses: list[str] | None) -> int:
-    """The estimate when the last match is the only one of its status: the matches are taken to be
-    as dense in all the sequences handed out as from the newest write to the last match."""
-    last = newest[-1]
-    last_status = last >> _STATUS_SHIFT
-    spanned = everything = 0
-    for status in _status_ids(statuses):
-        newest_sequence = _newest_sequence(conn, status)
-        everything += _SEQUENCES - newest_sequence
-        if status < last_status:
-            spanned += _SEQUENCES - newest_sequence
-        elif status == last_status:
-            spanned += _sequence(last) - newest_sequence + 1
-    return _rounded(len(newest) * everything / max(spanned, 1), len(newest))
 
 
 def _rounded(estimate: float, seen: int) -> int:
@@ -857,7 +844,8 @@ def _facet_counts(
     """
     result: dict[str, list[tuple[str, int]]] = {}
     names: dict[str, str] = {}
-    for name, shift, mask in _FACET_FIELDS:
+    for name in FACETS:
+        shift, mask = _MASKS[name]
         counter = Counter([key >> shift & mask for key in keys])
         if name == "share_type":
             values = _SHARE_LABELS
@@ -877,8 +865,6 @@ def _facet_counts(
     return result, names
 
 
-_FACET_FIELDS = [(name, _FIELDS[name][0], (1 << _FIELDS[name][1]) - 1)
-                 for name in ("provider", "region", "share_type", "topic")]
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _SHARE_LABELS = {k: (v, None) for k, v in _SHARE_VALUES.items()}
 
@@ -899,26 +885,24 @@ def _hits(conn: sqlite3.Connection, page: list[tuple[int, float]],
         [-rowid for rowid, _ in page]).fetchall()
     by_rowid = {row[0]: row for row in rows}
     providers, regions, topics = dictionary["provider"], dictionary["region"], dictionary["topic"]
+    (p_shift, p_mask), (r_shift, r_mask), (s_shift, s_mask), (t_shift, t_mask) = (
+        _MASKS[name] for name in ("provider", "region", "share_type", "topic"))
     hits = []
     for rowid, score in page:
         row = by_rowid.get(rowid)
         if row is None:  # changed by another connection between the two statements
             continue
-        provider = providers.get(rowid & _PROVIDER_MASK, _NO_VALUE)
+        provider = providers.get(rowid >> p_shift & p_mask, _NO_VALUE)
         hits.append({
             "code": row[1], "name": row[2], "abstract": row[3], "provider_code": provider[0],
-            "provider_name": provider[1], "region_code": regions.get(rowid >> _REGION_SHIFT & _REGION_MASK, _NO_VALUE)[0],
-            "share_type": _SHARE_VALUES.get(rowid >> _SHARE_SHIFT & 3),
-            "topic": topics.get(rowid >> _TOPIC_SHIFT & _TOPIC_MASK, _NO_VALUE)[0],
+            "provider_name": provider[1], "region_code": regions.get(rowid >> r_shift & r_mask, _NO_VALUE)[0],
+            "share_type": _SHARE_VALUES.get(rowid >> s_shift & s_mask),
+            "topic": topics.get(rowid >> t_shift & t_mask, _NO_VALUE)[0],
             "status": _STATUS_NAMES.get(rowid >> _STATUS_SHIFT), "score": score,
         })
     return hits
 
 
-_PROVIDER_MASK = (1 << _FIELDS["provider"][1]) - 1
-_REGION_SHIFT, _REGION_MASK = _FIELDS["region"][0], (1 << _FIELDS["region"][1]) - 1
-_TOPIC_SHIFT, _TOPIC_MASK = _FIELDS["topic"][0], (1 << _FIELDS["topic"][1]) - 1
-_SHARE_SHIFT = _FIELDS["share_type"][0]
 _STATUS_NAMES = {v: k for k, v in _STATUS_IDS.items()}
 _NO_VALUE: tuple[None, None] = (None, None)
 

@@ -4,8 +4,9 @@ Event-driven: a file closing (or renamed into place) in an outbox wakes the loop
 as soon as it has settled and pushes at once; mailboxes are polled every ``poll_seconds``; a dead
 peer is retried with exponential backoff (2 s doubling to 5 min). After each pass, unless new work
 is already waiting, the daemon merges the catalogue search index's segments, for at most
-:data:`UPKEEP_SECONDS` (:func:`fjshare.catalogue.search.compact`; a no-op once they are merged). One daemon per home (``run.lock``); SIGTERM or
-SIGINT stops it cleanly between steps.
+:data:`UPKEEP_SECONDS` (:func:`fjshare.catalogue.search.compact`), until a pass finds nothing to
+merge; it looks again once the database has changed. One daemon per home (``run.lock``); SIGTERM
+or SIGINT stops it cleanly between steps.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class Daemon:
         self.wake = threading.Event()
         self.server: SftpServer | None = None
         self.port: int | None = None
+        self._merged_as_of: tuple[int, int] | None = None  # the database's state when upkeep last found nothing
 
     def request_stop(self, *_: object) -> None:
         self.stop.set()
@@ -173,7 +175,12 @@ class Daemon:
             threading.Timer(max(settle, 0.05), self.wake.set).start()
 
     def _upkeep(self, ctx: NodeContext) -> None:
-        """Merge the search index's segments until new work arrives or UPKEEP_SECONDS pass (a step is about 0.2 s)."""
+        """Merge the search index's segments until new work arrives or UPKEEP_SECONDS pass (a step is
+        about 0.2 s); nothing, not even the write lock, while the database is as it was when the
+        last pass found nothing to merge (``data_version`` counts other connections' commits,
+        ``total_changes`` this one's)."""
+        if self._state(ctx) == self._merged_as_of:
+            return
         start = time.monotonic()
         steps = 0
         while not self.wake.is_set() and time.monotonic() - start < UPKEEP_SECONDS:
@@ -184,10 +191,15 @@ class Daemon:
                 log.warning("search index upkeep skipped: %s", e)
                 return
             if not more:
+                self._merged_as_of = self._state(ctx)
                 break
             steps += 1
         if steps:
             log.debug("search index upkeep: %d merge steps in %.2f s", steps, time.monotonic() - start)
+
+    @staticmethod
+    def _state(ctx: NodeContext) -> tuple[int, int]:
+        return ctx.conn.execute("PRAGMA data_version").fetchone()[0], ctx.conn.total_changes
 
     def _exchange(self, ctx: NodeContext) -> None:
         if ctx.config.tier == "province":
