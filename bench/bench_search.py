@@ -384,15 +384,23 @@ def main() -> None:
     ap.add_argument("--skip-merge", action="store_true", help="measure the search only")
     ap.add_argument("--no-upkeep", action="store_true",
                     help="search the catalogues as the merges left them, before the daemon's index upkeep")
+    ap.add_argument("--sample", type=int, default=None,
+                    help=f"matches counted before the total and the facets are estimated (search.EXACT_UP_TO, "
+                         f"default {cs.EXACT_UP_TO}): to see what a smaller or larger sample costs and gains")
     ap.add_argument("--reuse", action="store_true",
                     help="use the catalogues an earlier run left in --keep DIR instead of building them")
     args = ap.parse_args()
     if args.reuse and not args.keep:
         ap.error("--reuse needs --keep DIR")
+    if args.sample is not None:
+        if args.sample < 1:
+            ap.error("--sample must be 1 or more")
+        cs.EXACT_UP_TO = args.sample
 
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="fjshare-bench-search-"))
     tmp.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"sqlite": sqlite3.sqlite_version, "small": args.small, "large": args.large}
+    report: dict[str, Any] = {"sqlite": sqlite3.sqlite_version, "small": args.small, "large": args.large,
+                              "sample": cs.EXACT_UP_TO}
     try:
         small, large = tmp / f"cat-{args.small}.db", tmp / f"cat-{args.large}.db"
         if args.reuse:  # the generators replayed to where the build left them

@@ -116,6 +116,24 @@ def test_a_hit_shows_the_entry_as_indexed(conn) -> None:
     assert (hit["status"], hit["region_code"], hit["topic"]) == ("draft", None, None)
 
 
+def test_a_renamed_provider_is_shown_under_its_new_name(conn) -> None:
+    """Facet keys are decoded once per facet dictionary; a new provider name renews the dictionary,
+    so neither the hits nor the facet's names show the old one."""
+    assert cs.search(conn, "机关工作人员").hits[0]["provider_name"] == "福州市统计局"
+    put(conn, entry("101001/000003", "统计年鉴", provider=TONGJI, provider_name="福州市统计局（更名）",
+                    region="350100", topic="综合政务"))
+    r = cs.search(conn, "机关工作人员")
+    assert r.hits[0]["provider_name"] == "福州市统计局（更名）"
+    assert r.provider_names == {TONGJI: "福州市统计局（更名）"}
+
+
+def test_answers_stay_the_same_when_the_decoded_keys_are_dropped(conn, monkeypatch) -> None:
+    expected = [cs.search(conn, q) for q in ("登记", "人口", "信息")]
+    monkeypatch.setattr(cs._Dictionary, "MAX_KEYS", 1)   # every new key empties the cache first
+    cs._Dictionary.load(conn)._values.clear()
+    assert [cs.search(conn, q) for q in ("登记", "人口", "信息")] == expected
+
+
 def test_terms_are_anded(conn) -> None:
     assert codes(cs.search(conn, "登记 收养")) == {"102003/000002"}
     assert codes(cs.search(conn, "登记")) == {"102003/000001", "102003/000002"}

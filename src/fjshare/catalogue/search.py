@@ -113,7 +113,10 @@ MAX_QUERY_CHARS = 500
 MAX_QUERY_TERMS = 32
 MAX_LIMIT = 1000
 #: Matches counted one by one before the total and the facets are estimated (``exact=True`` counts all).
-EXACT_UP_TO = 100
+#: The sample is what a search of a large catalogue costs beyond one of a small catalogue: at 100,000
+#: entries, 50 kept phrases and terms within twice the latency at 1,000 with totals off by 9-13 % on
+#: average; 100 took 2.0-2.2 times, off by 6-8 % (BENCHMARKS.md, "Catalogue search").
+EXACT_UP_TO = 50
 #: Values listed per facet, the most frequent first.
 FACET_VALUES = 30
 
@@ -693,30 +696,61 @@ NAME_SCORE, OTHER_SCORE = 1.0, 0.5
 
 
 class _Dictionary:
-    """The facet dictionary of one database (id -> value and label per facet), shared by its
-    connections and reloaded when its stamp changes."""
+    """The facet dictionary of one database, shared by its connections and reloaded when its stamp
+    changes: facet keys decoded into what a search shows (see :meth:`values`)."""
 
-    _cache: ClassVar[dict[int, dict[str, dict[int, tuple[str, str | None]]]]] = {}
+    _cache: ClassVar[dict[int, _Dictionary]] = {}
+    #: Decoded facet keys kept per dictionary before the cache of them is emptied.
+    MAX_KEYS = 1 << 16
+
+    def __init__(self, ids: Mapping[str, Mapping[int, tuple[str, str | None]]]) -> None:
+        self.ids = ids  # facet -> id -> (value, label)
+        self.labels = {value: label for value, label in ids.get("provider", {}).values() if label}  # provider names
+        self._values: dict[int, tuple[str | None, ...]] = {}
 
     @classmethod
-    def load(cls, conn: sqlite3.Connection) -> dict[str, dict[int, tuple[str, str | None]]]:
+    def load(cls, conn: sqlite3.Connection) -> _Dictionary:
         cur = conn.cursor()
         cur.row_factory = None
         row = cur.execute("SELECT id FROM catalogue_facet_values WHERE facet = ? AND value = ?", _STAMP).fetchone()
         stamp = row[0] if row is not None else None
         if stamp is not None and stamp in cls._cache:
             return cls._cache[stamp]
-        names: dict[str, dict[int, tuple[str, str | None]]] = {name: {} for name in _DICTIONARY}
+        ids: dict[str, dict[int, tuple[str, str | None]]] = {name: {} for name in _DICTIONARY}
         for facet, fid, value, label in cur.execute(
             "SELECT facet, id, value, label FROM catalogue_facet_values WHERE facet != ''"
         ):
-            if facet in names:
-                names[facet][fid] = (value, label)
+            if facet in ids:
+                ids[facet][fid] = (value, label)
+        dictionary = cls(ids)
         if stamp is not None:
             if len(cls._cache) >= 16:
                 cls._cache.clear()
-            cls._cache[stamp] = names
-        return names
+            cls._cache[stamp] = dictionary
+        return dictionary
+
+    def values(self, keys: Iterable[int]) -> list[tuple[str | None, ...]]:
+        """The facet values of each facet key: (provider, provider's name, region, share type,
+        topic); None where the entry has no value. Each key is decoded once, then looked up."""
+        try:
+            return list(map(self._values.__getitem__, keys))
+        except KeyError:
+            if len(self._values) >= self.MAX_KEYS:
+                self._values.clear()
+            for key in keys:
+                if key not in self._values:
+                    self._values[key] = self._decode(key)
+            return list(map(self._values.__getitem__, keys))
+
+    def _decode(self, key: int) -> tuple[str | None, ...]:
+        provider = self.ids["provider"].get(_bits(key, "provider"), _NO_VALUE)
+        return (provider[0], provider[1], self.ids["region"].get(_bits(key, "region"), _NO_VALUE)[0],
+                _SHARE_VALUES.get(_bits(key, "share_type")), self.ids["topic"].get(_bits(key, "topic"), _NO_VALUE)[0])
+
+
+def _bits(rowid: int, name: str) -> int:
+    shift, mask = _MASKS[name]
+    return rowid >> shift & mask
 
 
 def search(
@@ -833,44 +867,35 @@ def _rounded(estimate: float, seen: int) -> int:
 
 
 def _facet_counts(
-    dictionary: Mapping[str, Mapping[int, tuple[str, str | None]]], keys: list[int], scale: float = 1
+    dictionary: _Dictionary, keys: list[int], scale: float = 1
 ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, str]]:
     """The facet counts (the :data:`FACET_VALUES` most frequent values of each facet) and the
     provider names, from the facet keys of the matches; counts are multiplied by ``scale`` (an
     estimate from a sample; 1, or more than 1) and rounded.
 
-    This runs on every search, for up to :data:`EXACT_UP_TO` keys: per key, only a list
-    comprehension of two int operations and ``Counter`` (C); sorts are keyed by ``itemgetter``.
+    This runs on every search, for up to :data:`EXACT_UP_TO` keys, so no Python code runs per key:
+    the keys are decoded through the dictionary's cache (``map``), transposed (``zip``) and counted
+    (``Counter``); only the most frequent values are scaled and sorted.
     """
+    provider, _, region, share_type, topic = zip(*dictionary.values(keys))
     result: dict[str, list[tuple[str, int]]] = {}
-    names: dict[str, str] = {}
-    for name in FACETS:
-        shift, mask = _MASKS[name]
-        counter = Counter([key >> shift & mask for key in keys])
-        if name == "share_type":
-            values = _SHARE_LABELS
-        else:
-            counter.pop(0, None)  # entries without the field are not a facet value
-            values = dictionary[name]
+    for name, values in (("provider", provider), ("region", region), ("share_type", share_type), ("topic", topic)):
+        counter = Counter(values)
+        counter.pop(None, None)  # entries without the field are not a facet value
         top = sorted(counter.items(), key=_SECOND, reverse=True)[:FACET_VALUES]
-        if scale == 1:
-            pairs = [(values[k][0], n) for k, n in top if k in values]
-        else:  # scale > 1 (the estimated total exceeds the sample), so every count stays at least 1
-            pairs = [(values[k][0], int(n * scale + 0.5)) for k, n in top if k in values]
-        pairs.sort(key=_FIRST)  # most frequent first, then by value (both sorts are stable)
-        pairs.sort(key=_SECOND, reverse=True)
-        result[name] = pairs
-        if name == "provider":
-            names = {values[k][0]: values[k][1] for k, _ in top if k in values and values[k][1]}
-    return result, names
+        if scale != 1:  # scale > 1 (the estimated total exceeds the sample), so every count stays at least 1
+            top = [(value, int(n * scale + 0.5)) for value, n in top]
+        top.sort(key=_FIRST)  # most frequent first, then by value (both sorts are stable)
+        top.sort(key=_SECOND, reverse=True)
+        result[name] = top
+    labels = dictionary.labels
+    return result, {code: labels[code] for code, _ in result["provider"] if code in labels}
 
 
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
-_SHARE_LABELS = {k: (v, None) for k, v in _SHARE_VALUES.items()}
 
 
-def _hits(conn: sqlite3.Connection, page: list[tuple[int, float]],
-          dictionary: Mapping[str, Mapping[int, tuple[str, str | None]]]) -> list[dict[str, Any]]:
+def _hits(conn: sqlite3.Connection, page: list[tuple[int, float]], dictionary: _Dictionary) -> list[dict[str, Any]]:
     """The hit dicts of the index rows ``page`` ((rowid, score)), in that order.
 
     Code, name and abstract come from ``catalogue_search_rows``; the provider (and its name), region,
@@ -884,20 +909,14 @@ def _hits(conn: sqlite3.Connection, page: list[tuple[int, float]],
         f"SELECT -rowid, code, name, abstract FROM catalogue_search_rows WHERE rowid IN ({', '.join('?' * len(page))})",
         [-rowid for rowid, _ in page]).fetchall()
     by_rowid = {row[0]: row for row in rows}
-    providers, regions, topics = dictionary["provider"], dictionary["region"], dictionary["topic"]
-    (p_shift, p_mask), (r_shift, r_mask), (s_shift, s_mask), (t_shift, t_mask) = (
-        _MASKS[name] for name in ("provider", "region", "share_type", "topic"))
     hits = []
-    for rowid, score in page:
+    for (rowid, score), values in zip(page, dictionary.values([rowid & _FACET_MASK for rowid, _ in page])):
         row = by_rowid.get(rowid)
         if row is None:  # changed by another connection between the two statements
             continue
-        provider = providers.get(rowid >> p_shift & p_mask, _NO_VALUE)
         hits.append({
-            "code": row[1], "name": row[2], "abstract": row[3], "provider_code": provider[0],
-            "provider_name": provider[1], "region_code": regions.get(rowid >> r_shift & r_mask, _NO_VALUE)[0],
-            "share_type": _SHARE_VALUES.get(rowid >> s_shift & s_mask),
-            "topic": topics.get(rowid >> t_shift & t_mask, _NO_VALUE)[0],
+            "code": row[1], "name": row[2], "abstract": row[3], "provider_code": values[0], "provider_name": values[1],
+            "region_code": values[2], "share_type": values[3], "topic": values[4],
             "status": _STATUS_NAMES.get(rowid >> _STATUS_SHIFT), "score": score,
         })
     return hits

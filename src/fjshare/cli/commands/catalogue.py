@@ -10,7 +10,7 @@ from fjshare.cli.main import Session, cli, pass_session
 from fjshare.cli.render import emit, note, to_json
 
 FACETS = ("provider", "region", "share_type", "topic")
-EXACT_UP_TO = 100  # fjshare.catalogue.search.EXACT_UP_TO, without importing the search code for --help
+EXACT_UP_TO = 50  # fjshare.catalogue.search.EXACT_UP_TO, without importing the search code for --help
 
 
 @cli.group("catalogue")
