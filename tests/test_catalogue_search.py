@@ -134,6 +134,42 @@ def test_answers_stay_the_same_when_the_decoded_keys_are_dropped(conn, monkeypat
     assert [cs.search(conn, q) for q in ("登记", "人口", "信息")] == expected
 
 
+def test_the_web_servers_threads_can_share_the_decoded_keys(conn, monkeypatch) -> None:
+    """``node serve`` answers from several threads; one emptying the cache must not fail another
+    that has just filled it."""
+    import sys
+    import threading
+
+    dictionary = cs._Dictionary.load(conn)
+    keys = [row[0] & cs._FACET_MASK for row in conn.execute("SELECT -rowid FROM catalogue_search_rows")]
+    keys += [k | (i << 24) for i in range(1, 60) for k in keys[:2]]   # topics with no value: decoded as None
+    expected = {k: dictionary._decode(k) for k in keys}
+    monkeypatch.setattr(cs._Dictionary, "MAX_KEYS", 2)   # nearly every call empties it
+    failures: list[BaseException] = []
+
+    start = threading.Barrier(6)
+
+    def work(mine: list[int]) -> None:
+        start.wait()   # all at once
+        try:
+            for _ in range(300):
+                assert dictionary.values(mine) == [expected[k] for k in mine]
+        except BaseException as e:  # noqa: BLE001 - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=work, args=(keys[n::6],)) for n in range(6)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)   # switch threads as often as possible
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
+
+
 def test_terms_are_anded(conn) -> None:
     assert codes(cs.search(conn, "登记 收养")) == {"102003/000002"}
     assert codes(cs.search(conn, "登记")) == {"102003/000001", "102003/000002"}

@@ -255,8 +255,9 @@ def _field(name: str, rowid_expr: str = "rowid") -> str:
     return f"(({rowid_expr} >> {shift}) & {mask})" if shift else f"({rowid_expr} & {mask})"
 
 
-def _sequence(rowid: int) -> int:
-    shift, mask = _MASKS["sequence"]
+def _bits(rowid: int, name: str) -> int:
+    """Field ``name`` of an index rowid (or of a facet key, for the facet fields)."""
+    shift, mask = _MASKS[name]
     return rowid >> shift & mask
 
 
@@ -266,7 +267,7 @@ def _newest_sequence(conn: sqlite3.Connection, status: int) -> int:
     low = status << _STATUS_SHIFT
     newest = conn.execute("SELECT -max(rowid) FROM catalogue_search_rows WHERE rowid > ? AND rowid <= ?",
                           (-(low + (1 << _STATUS_SHIFT)), -low)).fetchone()[0]
-    return _SEQUENCES if newest is None else _sequence(newest)
+    return _SEQUENCES if newest is None else _bits(newest, "sequence")
 
 
 def _status_ids(statuses: list[str] | None) -> list[int]:
@@ -729,28 +730,30 @@ class _Dictionary:
             cls._cache[stamp] = dictionary
         return dictionary
 
-    def values(self, keys: Iterable[int]) -> list[tuple[str | None, ...]]:
+    def values(self, keys: Sequence[int]) -> list[tuple[str | None, ...]]:
         """The facet values of each facet key: (provider, provider's name, region, share type,
-        topic); None where the entry has no value. Each key is decoded once, then looked up."""
+        topic); None where the entry has no value. Each key is decoded once, then looked up.
+
+        Safe to call from the web server's threads: the cache is only added to, or emptied, and a
+        key missing from it is decoded again."""
+        decoded = self._values
         try:
-            return list(map(self._values.__getitem__, keys))
+            return list(map(decoded.__getitem__, keys))  # no Python code per key once they are known
         except KeyError:
-            if len(self._values) >= self.MAX_KEYS:
-                self._values.clear()
+            if len(decoded) >= self.MAX_KEYS:
+                decoded.clear()
+            result = []
             for key in keys:
-                if key not in self._values:
-                    self._values[key] = self._decode(key)
-            return list(map(self._values.__getitem__, keys))
+                values = decoded.get(key)
+                if values is None:
+                    values = decoded[key] = self._decode(key)
+                result.append(values)
+            return result
 
     def _decode(self, key: int) -> tuple[str | None, ...]:
         provider = self.ids["provider"].get(_bits(key, "provider"), _NO_VALUE)
         return (provider[0], provider[1], self.ids["region"].get(_bits(key, "region"), _NO_VALUE)[0],
                 _SHARE_VALUES.get(_bits(key, "share_type")), self.ids["topic"].get(_bits(key, "topic"), _NO_VALUE)[0])
-
-
-def _bits(rowid: int, name: str) -> int:
-    shift, mask = _MASKS[name]
-    return rowid >> shift & mask
 
 
 def search(
@@ -849,12 +852,12 @@ def _estimate_total(conn: sqlite3.Connection, newest: list[int], statuses: list[
     last_status = last >> _STATUS_SHIFT
     start = bisect.bisect_left(newest, last_status << _STATUS_SHIFT)  # newest ascends: its first row in that status
     ids = _status_ids(statuses)
-    unseen = _SEQUENCES - 1 - _sequence(last) + sum(
+    unseen = _SEQUENCES - 1 - _bits(last, "sequence") + sum(
         _SEQUENCES - _newest_sequence(conn, status) for status in ids if status > last_status)
     if len(newest) - start >= 2:
-        density = (len(newest) - start - 1) / (_sequence(last) - _sequence(newest[start]))
+        density = (len(newest) - start - 1) / (_bits(last, "sequence") - _bits(newest[start], "sequence"))
     else:  # too few in the status to measure a density there: the whole span walked instead
-        spanned = _sequence(last) - _newest_sequence(conn, last_status) + 1 + sum(
+        spanned = _bits(last, "sequence") - _newest_sequence(conn, last_status) + 1 + sum(
             _SEQUENCES - _newest_sequence(conn, status) for status in ids if status < last_status)
         density = len(newest) / spanned
     return _rounded(len(newest) + density * unseen, len(newest))
