@@ -521,3 +521,5 @@ def test_the_cli_help_names_the_estimate_threshold_of_the_search_code() -> None:
     from fjshare.cli.commands import catalogue as cli_catalogue
 
     assert cli_catalogue.EXACT_UP_TO == cs.EXACT_UP_TO
+    assert f"more than {cs.EXACT_UP_TO}" in cli_catalogue.search_cmd.help
+    assert f"estimated beyond {cs.EXACT_UP_TO}" in " ".join(p.help or "" for p in cli_catalogue.search_cmd.params)

@@ -111,7 +111,11 @@ def list_cmd(session: Session, status: str | None, as_json: bool) -> None:
     emit([dict(r) for r in rows], as_json=as_json)
 
 
-@catalogue_group.command("search")
+@catalogue_group.command("search", help=f"""Chinese full-text search over names, abstracts, keywords and data items, with facets.
+
+    Name matches come first, then the others, newest first within each. With more than {EXACT_UP_TO}
+    matches the total and the facet counts are estimated from the newest {EXACT_UP_TO} and marked
+    "about"; --exact counts them all (slower on a large catalogue).""")
 @click.argument("text", required=False, default="")
 @click.option("--facet", "facet_args", multiple=True, metavar="NAME=VALUE",
               help=f"Filter by {', '.join(FACETS)}; repeat for several.")
@@ -121,11 +125,7 @@ def list_cmd(session: Session, status: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout (hits and facet counts).")
 @pass_session
 def search_cmd(session: Session, text: str, facet_args: tuple[str, ...], limit: int, exact: bool, as_json: bool) -> None:
-    """Chinese full-text search over names, abstracts, keywords and data items, with facets.
-
-    Name matches come first, then the others, newest first within each. With more than 100
-    matches the total and the facet counts are estimated from the newest ones and
-    marked "about"; --exact counts them all (slower on a large catalogue)."""
+    """Search the catalogue (the help text is above, so that it can name ``EXACT_UP_TO``)."""
     from fjshare.node import catalogue
 
     facets = {}
