@@ -183,16 +183,11 @@ def build(path: Path, n: int, seed: int) -> tuple[Generator, list[str]]:
 
 
 def upkeep(path: Path) -> tuple[float, int]:
-    """What the daemon does when idle after the merges: search.compact until it finds nothing to do.
+    """What the daemon does when idle after the merges: search.compact_until the index is merged.
     Returns the seconds it took and the steps."""
     conn = connect(path)
     t = time.perf_counter()
-    steps = 0
-    while True:
-        with transaction(conn):
-            if not cs.compact(conn):
-                break
-        steps += 1
+    steps, _ = cs.compact_until(conn)
     elapsed = time.perf_counter() - t
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -105,6 +105,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from fjshare.errors import UsageError
+from fjshare.state.db import transaction
 
 #: Facet name -> ``resources`` column it counts and filters.
 FACETS: dict[str, str] = {
@@ -275,6 +276,11 @@ def _newest_sequence(conn: sqlite3.Connection, status: int) -> int:
     return _SEQUENCES if newest is None else _bits(newest, "sequence")
 
 
+def _handed_out(conn: sqlite3.Connection, status: int) -> int:
+    """How many sequence numbers ``status`` has handed out."""
+    return _SEQUENCES - _newest_sequence(conn, status)
+
+
 def _status_ids(statuses: list[str] | None) -> list[int]:
     """The ids of ``statuses`` (None: every status), lowest first."""
     return sorted({_STATUS_IDS[s] for s in statuses}) if statuses is not None else list(range(8))
@@ -416,8 +422,9 @@ def batched(conn: sqlite3.Connection) -> Iterator[None]:
     writes a segment to disk whenever one goes back. Entry by entry, every write goes back (a new
     or changed row takes a rowid below all others of its status); batched, the deletes are written
     first and the inserts after them, each in rising rowid order, so a merge of thousands of
-    entries writes a few large segments instead of one small one per change. ``catalogue_search_rows`` is written at once, so the block sees its
-    own changes except in :func:`search`. Use inside a transaction; if the block raises, roll the
+    entries writes a few large segments instead of one small one per change.
+    ``catalogue_search_rows`` is written at once, so the block sees its own changes except in
+    :func:`search`. Use inside a transaction; if the block raises, roll the
     transaction back (nothing reaches FTS5). Nested blocks join the outer one.
     """
     if id(conn) in _BATCHES:
@@ -482,12 +489,26 @@ def compact(conn: sqlite3.Connection, pages: int = 2000) -> bool:
     each. FTS5 merges four segments of a size as it writes; this merges two (``usermerge`` is 2,
     set when the index is created), level by level, so the index settles at one segment per size
     class, usually one large one. It never rewrites the large segment for a small change, as an
-    ``optimize`` would. The daemon runs it when idle (:mod:`fjshare.node.daemon`); run it in a
-    short transaction of its own.
+    ``optimize`` would. Run it in a short transaction of its own, as :func:`compact_until` does
+    (the daemon's upkeep when idle, :mod:`fjshare.node.daemon`).
     """
     before = conn.total_changes
     conn.execute("INSERT INTO catalogue_fts (catalogue_fts, rank) VALUES ('merge', ?)", (pages,))
     return conn.total_changes - before >= 2  # FTS5's documented test for "merged something"
+
+
+def compact_until(conn: sqlite3.Connection, stop: Callable[[], bool] = lambda: False) -> tuple[int, bool]:
+    """Index upkeep: :func:`compact` steps, each in a transaction of its own, until the index has
+    nothing left to merge or ``stop()`` says to (checked before each step). Returns the steps that
+    merged something and whether the index is now merged. The idle daemon stops it when work
+    arrives or its time is up; run to the end, it settles a freshly built catalogue."""
+    steps = 0
+    while not stop():
+        with transaction(conn):
+            if not compact(conn):
+                return steps, True
+        steps += 1
+    return steps, False
 
 
 #: Entries indexed per FTS5 batch by :func:`reindex_all`.
@@ -711,7 +732,7 @@ class _Dictionary:
 
     def __init__(self, ids: Mapping[str, Mapping[int, tuple[str, str | None]]]) -> None:
         self.ids = ids  # facet -> id -> (value, label)
-        self.labels = {value: label for value, label in ids.get("provider", {}).values() if label}  # provider names
+        self.labels = {value: label for value, label in ids["provider"].values() if label}  # provider names
         self._values: dict[int, tuple[str | None, ...]] = {}
 
     @classmethod
@@ -854,16 +875,15 @@ def _estimate_total(conn: sqlite3.Connection, newest: list[int], statuses: list[
     newest write to the last match. Rounded to two significant figures, and above the matches seen.
     """
     last = newest[-1]
-    last_status = last >> _STATUS_SHIFT
+    last_status, last_sequence = last >> _STATUS_SHIFT, _bits(last, "sequence")
     start = bisect.bisect_left(newest, last_status << _STATUS_SHIFT)  # newest ascends: its first row in that status
     ids = _status_ids(statuses)
-    unseen = _SEQUENCES - 1 - _bits(last, "sequence") + sum(
-        _SEQUENCES - _newest_sequence(conn, status) for status in ids if status > last_status)
+    unseen = _SEQUENCES - 1 - last_sequence + sum(_handed_out(conn, status) for status in ids if status > last_status)
     if len(newest) - start >= 2:
-        density = (len(newest) - start - 1) / (_bits(last, "sequence") - _bits(newest[start], "sequence"))
+        density = (len(newest) - start - 1) / (last_sequence - _bits(newest[start], "sequence"))
     else:  # too few in the status to measure a density there: the whole span walked instead
-        spanned = _bits(last, "sequence") - _newest_sequence(conn, last_status) + 1 + sum(
-            _SEQUENCES - _newest_sequence(conn, status) for status in ids if status < last_status)
+        spanned = last_sequence - _newest_sequence(conn, last_status) + 1 + sum(
+            _handed_out(conn, status) for status in ids if status < last_status)
         density = len(newest) / spanned
     return _rounded(len(newest) + density * unseen, len(newest))
 

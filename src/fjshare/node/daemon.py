@@ -32,7 +32,6 @@ from fjshare.node.context import NodeContext
 from fjshare.node.locks import hold
 from fjshare.node.outbox.intake import run_intake
 from fjshare.node.outbox.scan import is_temp_name
-from fjshare.state.db import transaction
 
 log = logging.getLogger("fjshare.daemon")
 
@@ -182,18 +181,14 @@ class Daemon:
         if self._state(ctx) == self._merged_as_of:
             return
         start = time.monotonic()
-        steps = 0
-        while not self.wake.is_set() and time.monotonic() - start < UPKEEP_SECONDS:
-            try:
-                with transaction(ctx.conn):
-                    more = search.compact(ctx.conn)
-            except sqlite3.Error as e:  # a CLI command holding the database too long: next pass
-                log.warning("search index upkeep skipped: %s", e)
-                return
-            if not more:
-                self._merged_as_of = self._state(ctx)
-                break
-            steps += 1
+        try:
+            steps, merged = search.compact_until(
+                ctx.conn, stop=lambda: self.wake.is_set() or time.monotonic() - start >= UPKEEP_SECONDS)
+        except sqlite3.Error as e:  # a CLI command holding the database too long: next pass
+            log.warning("search index upkeep skipped: %s", e)
+            return
+        if merged:
+            self._merged_as_of = self._state(ctx)
         if steps:
             log.debug("search index upkeep: %d merge steps in %.2f s", steps, time.monotonic() - start)
 
